@@ -1,0 +1,27 @@
+"""synergyseg: does ImageNet transfer (TII) beat medical-only training (LMI) here, and do they combine?
+
+Stages follow the study's Methods: raw data → slices → 80:20 splits and depletion regimes.
+Run `snakemake --cores all` (demo) or `--configfile config/config.yaml` (the full protocol).
+"""
+
+from snakemake.utils import min_version, validate
+
+
+min_version("9.0")
+
+
+configfile: "config/demo.yaml"
+
+
+validate(config, "config/schema.yaml", set_default=True)
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/splits.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

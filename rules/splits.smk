@@ -1,0 +1,56 @@
+"""Slice manifest → seeded 80:20 splits → depletion chain → Table S2."""
+
+
+rule split_data:
+    input:
+        manifest="results/{dataset}/slices/manifest.csv",
+        code=package_files("splits.py"),
+    output:
+        "results/{dataset}/splits/split{index}.csv",
+    params:
+        settings=split_settings,
+        seed=lambda wc: config["seed"],
+    log:
+        "logs/split_data/{dataset}/split{index}.log",
+    conda:
+        "../envs/synergyseg.yaml"
+    script:
+        "../workflow/scripts/split_data.py"
+
+
+rule deplete_split:
+    input:
+        previous=previous_regime,
+        code=package_files("splits.py"),
+    output:
+        "results/{dataset}/splits/train{percent}.csv",
+    params:
+        settings=split_settings,
+        seed=lambda wc: config["seed"],
+    log:
+        "logs/deplete_split/{dataset}/train{percent}.log",
+    conda:
+        "../envs/synergyseg.yaml"
+    script:
+        "../workflow/scripts/deplete_split.py"
+
+
+rule table_s2:
+    input:
+        splits=expand(
+            "results/{dataset}/splits/{regime}.csv", dataset=DATASETS, regime=REGIMES
+        ),
+        code=package_files("splits.py", "tables.py"),
+    output:
+        csv=report(
+            "results/tables/table_s2.csv",
+            category="Data",
+            caption="../report/table_s2.rst",
+        ),
+        md="results/tables/table_s2.md",
+    log:
+        "logs/table_s2/table_s2.log",
+    conda:
+        "../envs/synergyseg.yaml"
+    script:
+        "../workflow/scripts/table_s2.py"

@@ -1,0 +1,61 @@
+"""Checks on the configuration that a JSON schema cannot express (cross-field rules).
+
+Run right after schema validation; every message names the offending key so the user knows
+what to edit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DOWNLOADABLE = {"isic", "kits19"}
+
+
+class ConfigError(ValueError):
+    """A configuration value is impossible; the message starts with the key path."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"config key '{key}': {problem}")
+        self.key = key
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` for the first cross-field inconsistency found."""
+    for name, dataset in config["datasets"].items():
+        key = f"datasets.{name}"
+        source, fmt = dataset["source"], dataset["format"]
+        if source == "download" and fmt not in DOWNLOADABLE:
+            raise ConfigError(
+                f"{key}.source",
+                f"format {fmt!r} cannot be downloaded (only {sorted(DOWNLOADABLE)}); "
+                "use source: local with path: pointing at the placed files",
+            )
+        if source == "local" and not dataset.get("path"):
+            raise ConfigError(f"{key}.path", "source: local needs a path (folder, or CSV for custom)")
+        if source == "phantom":
+            if fmt == "custom":
+                raise ConfigError(f"{key}.source", "there is no phantom for the custom format")
+            if not dataset.get("phantom", {}).get("n"):
+                raise ConfigError(f"{key}.phantom.n", "source: phantom needs the number of images/cases")
+        if "slices" not in dataset:
+            raise ConfigError(f"{key}.slices", "missing; give at least width and height")
+        window = dataset["slices"].get("ct_window", [-512, 512])
+        if not window[1] > window[0]:
+            raise ConfigError(f"{key}.slices.ct_window", f"upper {window[1]} must exceed lower {window[0]}")
+        phantom = dataset.get("phantom", {})
+        if phantom.get("min_side", 0) > phantom.get("max_side", float("inf")):
+            raise ConfigError(f"{key}.phantom.min_side", "must not exceed max_side")
+    splits, depletion = config["splits"], config["depletion"]
+    fractions = depletion["train_fractions"]
+    top_train = 1 - splits["test_fraction"]
+    if any(f >= top_train for f in fractions[:1]):
+        raise ConfigError(
+            "depletion.train_fractions",
+            f"must start below the training share of the splits ({top_train:g})",
+        )
+    if any(b >= a for a, b in zip(fractions, fractions[1:], strict=False)):
+        raise ConfigError("depletion.train_fractions", f"must strictly decrease, got {fractions}")
+    if fractions and depletion["base_split"] > splits["n_splits"]:
+        raise ConfigError(
+            "depletion.base_split", f"is {depletion['base_split']} but only {splits['n_splits']} splits exist"
+        )

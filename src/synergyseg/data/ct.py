@@ -1,0 +1,132 @@
+"""CT volumes: read NIfTI or DICOM series with SimpleITK, find the axial axis, window HU to uint8.
+
+KiTS19 stores its NIfTI volumes with the *slice* axis first (voxel axis 0 runs head–foot),
+whereas a DICOM series has it last; rather than trusting either convention, the axial axis is
+taken from the image's direction cosines, so both layouts (and any resampled export) give the
+same axial slices.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.errors import InvalidDicomError
+
+from synergyseg.errors import InputDataError
+
+DICOM_REQUIRED_TAGS = ("Rows", "Columns", "RescaleSlope", "RescaleIntercept", "ImagePositionPatient")
+
+
+def check_dicom_series(folder: str | Path) -> list[Path]:
+    """Check every file of a DICOM series with pydicom before SimpleITK reads the pixels.
+
+    SimpleITK/GDCM silently skips unreadable files and defaults missing rescale tags to 1/0,
+    which would shift every HU value; pydicom lets us name the broken file instead.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise InputDataError(folder, "DICOM folder contains no files")
+    shape = None
+    for path in files:
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, EOFError) as err:
+            raise InputDataError(path, f"not a readable DICOM file ({err})") from err
+        missing = [tag for tag in DICOM_REQUIRED_TAGS if tag not in header]
+        if missing:
+            raise InputDataError(path, f"DICOM header lacks {', '.join(missing)}")
+        if shape is None:
+            shape = (header.Rows, header.Columns)
+        elif (header.Rows, header.Columns) != shape:
+            raise InputDataError(
+                path, f"slice is {header.Rows}x{header.Columns}, the series is {shape[0]}x{shape[1]}"
+            )
+    return files
+
+
+def read_volume(path: str | Path) -> sitk.Image:
+    """Read a CT volume in HU from a NIfTI file or a folder holding one DICOM series.
+
+    SimpleITK applies the DICOM rescale slope/intercept, so both sources come back in HU.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = check_dicom_series(path)
+        reader = sitk.ImageSeriesReader()
+        series = reader.GetGDCMSeriesIDs(str(path))
+        if len(series) != 1:
+            raise InputDataError(path, f"expected one DICOM series, found {len(series)}")
+        names = reader.GetGDCMSeriesFileNames(str(path), series[0])
+        if len(names) != len(files):
+            raise InputDataError(
+                path, f"only {len(names)} of {len(files)} files belong to the DICOM series"
+            )
+        reader.SetFileNames(names)
+        try:
+            return reader.Execute()
+        except RuntimeError as err:
+            raise InputDataError(path, f"SimpleITK could not read the DICOM series: {err}") from err
+    if not path.is_file():
+        raise InputDataError(path, "volume file is missing")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as err:
+        first_line = str(err).strip().splitlines()[-1] if str(err).strip() else "unknown error"
+        raise InputDataError(path, f"not a readable volume (corrupt NIfTI?): {first_line}") from err
+
+
+def world_axes(image: sitk.Image) -> list[int]:
+    """For each image axis (SimpleITK x, y, z order), the patient axis (0 x, 1 y, 2 z) it runs along.
+
+    Raises ValueError for oblique volumes where two image axes point the same way.
+    """
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    # Column k of the direction matrix is the physical direction of image axis k.
+    dominant = [int(np.argmax(np.abs(direction[:, k]))) for k in range(3)]
+    if sorted(dominant) != [0, 1, 2]:
+        raise ValueError(f"cannot tell the axial axis from the direction cosines {direction.tolist()}")
+    return dominant
+
+
+def axial_axis(image: sitk.Image) -> int:
+    """Index (SimpleITK x, y, z order) of the image axis that runs head–foot."""
+    return world_axes(image).index(2)
+
+
+def axial_stack(image: sitk.Image) -> np.ndarray:
+    """Return the volume as (slices, rows, cols) with rows along patient y and cols along x.
+
+    SimpleITK arrays are indexed in reverse axis order (image axis k is array axis 2 - k), so
+    the array is permuted until its axes run along patient z, y and x. KiTS19's NIfTI layout
+    (voxel axis 0 = z) and a DICOM series (axis 2 = z) then give identical slices, and the
+    segmentation, read the same way, stays aligned. Voxel order along each axis is kept.
+    """
+    array = sitk.GetArrayFromImage(image)
+    dominant = world_axes(image)
+    order = [2 - dominant.index(world) for world in (2, 1, 0)]
+    return np.transpose(array, order)
+
+
+def window_to_uint8(hu: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """Map HU linearly so that ``lower`` → 0 and ``upper`` → 255, clipping outside the window."""
+    if not upper > lower:
+        raise ValueError(f"CT window upper ({upper}) must exceed lower ({lower})")
+    scaled = (np.clip(hu.astype(np.float64), lower, upper) - lower) * (255.0 / (upper - lower))
+    return np.rint(scaled).astype(np.uint8)
+
+
+def pad_to_square(array: np.ndarray, fill: int) -> np.ndarray:
+    """Pad the two in-plane axes (last two) symmetrically to a square, keeping the aspect ratio.
+
+    Used for non-square CT planes (KiTS19 case_00160 is 512x796): padding with air keeps the
+    anatomy undistorted, unlike a plain resize; the padded square is then resized to the target.
+    """
+    rows, cols = array.shape[-2:]
+    side = max(rows, cols)
+    pad_r, pad_c = side - rows, side - cols
+    pad = [(0, 0)] * (array.ndim - 2) + [(pad_r // 2, pad_r - pad_r // 2), (pad_c // 2, pad_c - pad_c // 2)]
+    return np.pad(array, pad, mode="constant", constant_values=fill)

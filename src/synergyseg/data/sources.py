@@ -1,0 +1,161 @@
+"""Find the cases of each raw layout on disk, and say exactly what is missing when they are not there.
+
+Each function returns plain records; the slicing module decides what to do with them. A raw
+folder is checked completely before any slice is written, so a bad dataset fails fast and
+leaves no half-made outputs behind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from synergyseg.errors import InputDataError
+
+ISIC_ID = re.compile(r"^(ISIC_\d{7})$")
+GLEASON_MAP_DIR = re.compile(r"^Maps(\d)_T$")
+GLEASON_LAYOUT = """Gleason2019 must be downloaded by hand (the challenge requires sign-in). Place it as:
+  {root}/Train Imgs/slide001_core003.jpg ...
+  {root}/Maps1_T/slide001_core003_classimg_nonconvex.png ...   (Maps1_T ... Maps6_T, as available)"""
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One 2-D image with its mask path(s), case (patient/slide) and clinical label."""
+
+    slice_id: str
+    image: Path
+    masks: tuple[Path, ...]
+    case: str
+    label: str = "unknown"
+
+
+@dataclass(frozen=True)
+class VolumeRecord:
+    """One CT case: imaging (NIfTI file or DICOM folder) and its segmentation."""
+
+    case: str
+    imaging: Path
+    segmentation: Path
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+def isic_records(root: str | Path, labels_csv: str | Path | None = None) -> list[ImageRecord]:
+    """ISIC 2018 Task 1 layout: ``ISIC_xxxxxxx.jpg`` and ``ISIC_xxxxxxx_segmentation.png`` anywhere
+    below ``root``; benign/malignant from ``labels_csv`` (``isic_id,benign_malignant``) if given."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputDataError(root, "ISIC folder is missing")
+    images = {p.stem: p for p in root.rglob("ISIC_*.jpg") if ISIC_ID.match(p.stem)}
+    masks = {p.stem.removesuffix("_segmentation"): p for p in root.rglob("ISIC_*_segmentation.png")}
+    if not images:
+        raise InputDataError(root, "no ISIC_xxxxxxx.jpg images found")
+    missing = sorted(set(images) - set(masks))
+    if missing:
+        raise InputDataError(
+            images[missing[0]], f"no {missing[0]}_segmentation.png mask ({len(missing)} images lack one)"
+        )
+    labels: dict[str, str] = {}
+    if labels_csv is not None and Path(labels_csv).is_file():
+        table = pd.read_csv(labels_csv, dtype=str)
+        for column in ("isic_id", "benign_malignant"):
+            if column not in table.columns:
+                raise InputDataError(labels_csv, f"labels CSV lacks the column {column!r}")
+        labels = dict(zip(table["isic_id"], table["benign_malignant"].fillna("unknown"), strict=True))
+    return [
+        ImageRecord(isic_id, images[isic_id], (masks[isic_id],), case=isic_id, label=labels.get(isic_id, "unknown"))
+        for isic_id in sorted(images)
+    ]
+
+
+def gleason_records(root: str | Path) -> list[ImageRecord]:
+    """Gleason2019 layout: cores in ``Train Imgs/`` and rater maps in ``Maps{k}_T/``.
+
+    A core without any rater map cannot be given a ground truth and is an error; a core with
+    fewer than six maps is normal (not every pathologist annotated every core).
+    """
+    root = Path(root)
+    image_dir = root / "Train Imgs"
+    if not image_dir.is_dir():
+        raise InputDataError(image_dir, "folder is missing.\n" + GLEASON_LAYOUT.format(root=root))
+    map_dirs = sorted(
+        (int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := GLEASON_MAP_DIR.match(p.name))
+    )
+    if not map_dirs:
+        raise InputDataError(root, "no Maps1_T ... Maps6_T folders.\n" + GLEASON_LAYOUT.format(root=root))
+    records = []
+    for image in sorted(image_dir.glob("*.jpg")):
+        maps = tuple(
+            d / f"{image.stem}_classimg_nonconvex.png"
+            for _, d in map_dirs
+            if (d / f"{image.stem}_classimg_nonconvex.png").is_file()
+        )
+        if not maps:
+            raise InputDataError(image, "no rater map in any Maps*_T folder for this core")
+        slide = image.stem.split("_")[0]
+        records.append(ImageRecord(image.stem, image, maps, case=slide))
+    if not records:
+        raise InputDataError(image_dir, "no .jpg cores found.\n" + GLEASON_LAYOUT.format(root=root))
+    return records
+
+
+def kits_records(root: str | Path, cases: list[str] | None = None) -> list[VolumeRecord]:
+    """KiTS19 layout: ``case_NNNNN/imaging.nii.gz`` (or an ``imaging/`` DICOM folder) and
+    ``case_NNNNN/segmentation.nii.gz``. ``cases`` (if given) must all be present."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputDataError(root, "KiTS19 folder is missing")
+    folders = sorted(p for p in root.glob("case_*") if p.is_dir())
+    if cases is not None:
+        present = {p.name for p in folders}
+        absent = [c for c in cases if c not in present]
+        if absent:
+            raise InputDataError(root / absent[0], f"case folder is missing ({len(absent)} cases absent)")
+        folders = [root / c for c in cases]
+    if not folders:
+        raise InputDataError(root, "no case_NNNNN folders found")
+    records = []
+    for folder in folders:
+        nifti, dicom = folder / "imaging.nii.gz", folder / "imaging"
+        if nifti.is_file():
+            imaging = nifti
+        elif dicom.is_dir():
+            imaging = dicom
+        else:
+            raise InputDataError(folder, "case has neither imaging.nii.gz nor an imaging/ DICOM folder")
+        segmentation = folder / "segmentation.nii.gz"
+        if not segmentation.is_file():
+            raise InputDataError(segmentation, "segmentation is missing for this case")
+        records.append(VolumeRecord(folder.name, imaging, segmentation))
+    return records
+
+
+CUSTOM_COLUMNS = ("image", "mask", "case", "label")
+
+
+def custom_records(csv_path: str | Path) -> list[ImageRecord]:
+    """Any binary-segmentation dataset: a CSV with ``image, mask, case, label`` columns.
+
+    Relative paths are taken relative to the CSV's folder, so a dataset folder can be moved.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise InputDataError(csv_path, "custom dataset CSV is missing")
+    table = pd.read_csv(csv_path, dtype=str)
+    absent = [c for c in CUSTOM_COLUMNS if c not in table.columns]
+    if absent:
+        raise InputDataError(csv_path, f"CSV lacks the column(s) {', '.join(absent)}; needs {', '.join(CUSTOM_COLUMNS)}")
+    records = []
+    for row in table.itertuples(index=False):
+        image, mask = (csv_path.parent / row.image), (csv_path.parent / row.mask)
+        for path in (image, mask):
+            if not path.is_file():
+                raise InputDataError(path, f"listed in {csv_path.name} but missing")
+        records.append(ImageRecord(Path(row.image).stem, image, (mask,), case=str(row.case), label=str(row.label)))
+    ids = [r.slice_id for r in records]
+    if len(set(ids)) != len(ids):
+        raise InputDataError(csv_path, "image file names (without extension) must be unique")
+    return records

@@ -1,0 +1,142 @@
+"""Random 80:20 train/test splits and the data-depletion chain, plus Table S2.
+
+A split manifest is the slice manifest with one more column, ``subset`` (train/test).
+
+* ``split{k}``: a seeded random split with ``test_fraction`` of the *units* in the test set.
+  Units are slices, or whole cases with ``group_by_case`` (so one patient never sits on both
+  sides); with ``stratify`` the draw keeps the clinical-label proportions (sklearn's stratified
+  ``train_test_split``; for grouped splits the label of a case is its most frequent slice label).
+* ``train{pp}``: depletion. Starting from the base 80:20 split, each regime moves a random,
+  stratified subset of the previous regime's training units to its test set, until training
+  holds ``pp`` % of all units (80 → 60 moves a quarter, 60 → 40 a third, 40 → 20 and 20 → 10 a
+  half). Test sets only grow, so every depleted test set contains the previous one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+SPLIT_REGIME = re.compile(r"^split(\d+)$")
+DEPLETION_REGIME = re.compile(r"^train(\d+)$")
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """The ``splits`` config section."""
+
+    test_fraction: float = 0.2
+    stratify: bool = True
+    group_by_case: bool = False
+
+
+def regime_seed(base_seed: int, *parts: str) -> int:
+    """A stable 32-bit seed from the config seed and names (Python's ``hash`` is salted per run)."""
+    digest = hashlib.sha256("/".join([str(base_seed), *parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def depletion_name(train_fraction: float) -> str:
+    """``0.6`` → ``train60``."""
+    return f"train{round(train_fraction * 100)}"
+
+
+def _units(manifest: pd.DataFrame, group_by_case: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Unit ids and their labels: slices, or cases labelled by their most frequent slice label."""
+    if not group_by_case:
+        return manifest["slice_id"].to_numpy(), manifest["label"].to_numpy()
+    counts = manifest.groupby(["case", "label"], sort=True).size().reset_index(name="n")
+    # most frequent label per case; ties broken by label name so the result is deterministic
+    counts = counts.sort_values(["case", "n", "label"], ascending=[True, False, True])
+    first = counts.drop_duplicates("case")
+    return first["case"].to_numpy(), first["label"].to_numpy()
+
+
+def _draw(units: np.ndarray, labels: np.ndarray, n_keep: int, seed: int, stratify: bool) -> set:
+    """Randomly choose ``n_keep`` of ``units`` (stratified by label when every label can be)."""
+    if n_keep <= 0 or n_keep >= len(units):
+        raise ValueError(
+            f"cannot keep {n_keep} of {len(units)} units on the training side; "
+            "the dataset is too small for this fraction"
+        )
+    _, counts = np.unique(labels, return_counts=True)
+    strata = labels if stratify and counts.min() >= 2 and len(counts) > 1 else None
+    try:
+        kept, _ = train_test_split(units, train_size=n_keep, random_state=seed, stratify=strata)
+    except ValueError:  # too few units per label for a stratified draw of this size
+        kept, _ = train_test_split(units, train_size=n_keep, random_state=seed, stratify=None)
+    return set(kept.tolist())
+
+
+def _with_subset(manifest: pd.DataFrame, train_units: set, group_by_case: bool) -> pd.DataFrame:
+    key = manifest["case"] if group_by_case else manifest["slice_id"]
+    out = manifest.copy()
+    out["subset"] = np.where(key.isin(train_units), "train", "test")
+    return out
+
+
+def random_split(manifest: pd.DataFrame, settings: SplitSettings, seed: int) -> pd.DataFrame:
+    """One seeded train/test split of the slice manifest."""
+    if not 0 < settings.test_fraction < 1:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {settings.test_fraction}")
+    units, labels = _units(manifest, settings.group_by_case)
+    n_train = len(units) - int(np.ceil(settings.test_fraction * len(units)))
+    train = _draw(units, labels, n_train, seed, settings.stratify)
+    return _with_subset(manifest, train, settings.group_by_case)
+
+
+def deplete(previous: pd.DataFrame, train_fraction: float, settings: SplitSettings, seed: int) -> pd.DataFrame:
+    """Move training units of ``previous`` to its test set until ``train_fraction`` of all units train."""
+    units, labels = _units(previous, settings.group_by_case)
+    key = previous["case"] if settings.group_by_case else previous["slice_id"]
+    in_train = set(key[previous["subset"] == "train"])
+    mask = np.array([u in in_train for u in units])
+    n_keep = round(train_fraction * len(units))
+    if n_keep >= mask.sum():
+        raise ValueError(
+            f"depletion to {train_fraction:.0%} must shrink the training set "
+            f"({mask.sum()} of {len(units)} units train already)"
+        )
+    kept = _draw(units[mask], labels[mask], n_keep, seed, settings.stratify)
+    return _with_subset(previous.drop(columns="subset"), kept, settings.group_by_case)
+
+
+def label_table(regimes: dict[str, pd.DataFrame], dataset: str) -> pd.DataFrame:
+    """Table S2: number and percentage of each clinical label per regime and side."""
+    rows = []
+    for regime, frame in regimes.items():
+        for subset in ("train", "test"):
+            side = frame[frame["subset"] == subset]
+            counts = side["label"].value_counts()
+            for label in sorted(frame["label"].unique()):
+                n = int(counts.get(label, 0))
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "regime": regime,
+                        "subset": subset,
+                        "label": label,
+                        "n": n,
+                        "percent": round(100.0 * n / len(side), 2) if len(side) else float("nan"),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def regime_order(names: Sequence[str]) -> list[str]:
+    """Splits first (by index), then depletion regimes from most to least training data."""
+
+    def key(name: str):
+        if m := SPLIT_REGIME.match(name):
+            return (0, int(m.group(1)))
+        if m := DEPLETION_REGIME.match(name):
+            return (1, -int(m.group(1)))
+        return (2, name)
+
+    return sorted(names, key=key)

@@ -1,0 +1,95 @@
+"""Configuration: the shipped configs validate; bad keys, types and values are named."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from synergyseg.config import ConfigError, check_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "config" / "schema.yaml")
+
+
+def load(name):
+    return yaml.safe_load((ROOT / "config" / name).read_text())
+
+
+def validated(config):
+    config = copy.deepcopy(config)
+    validate(config, SCHEMA, set_default=True)
+    check_config(config)
+    return config
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "config.yaml"])
+def test_shipped_configs_are_valid(name):
+    config = validated(load(name))
+    assert config["splits"]["test_fraction"] == 0.2
+
+
+def test_defaults_are_filled():
+    config = validated({"datasets": {"x": {"format": "kits19", "source": "phantom", "phantom": {"n": 4},
+                                           "slices": {"width": 64, "height": 64}}}})
+    assert config["seed"] == 2021
+    assert config["depletion"]["train_fractions"] == [0.6, 0.4, 0.2, 0.1]
+    assert config["datasets"]["x"]["slices"]["ct_window"] == [-512, 512]
+
+
+def test_full_protocol_has_five_splits_and_four_depletions():
+    config = validated(load("config.yaml"))
+    assert config["splits"]["n_splits"] == 5
+    assert len(config["depletion"]["train_fractions"]) == 4
+    assert sorted(config["datasets"]) == ["kidney", "prostate", "skin"]
+
+
+def test_unknown_key_is_named():
+    config = load("demo.yaml")
+    config["splits"]["tset_fraction"] = 0.3
+    with pytest.raises(WorkflowError, match="'tset_fraction' was unexpected"):
+        validated(config)
+
+
+def test_impossible_test_fraction_is_named():
+    config = load("demo.yaml")
+    config["splits"]["test_fraction"] = 1.3
+    with pytest.raises(WorkflowError, match=r"(?s)1.3 is greater.*\['splits'\]\['test_fraction'\]"):
+        validated(config)
+
+
+def test_wrong_type_is_named():
+    config = load("demo.yaml")
+    config["datasets"]["skin"]["slices"]["width"] = "wide"
+    with pytest.raises(WorkflowError, match=r"(?s)'wide' is not of type 'integer'.*\['width'\]"):
+        validated(config)
+
+
+def test_slice_size_must_suit_the_network():
+    config = load("demo.yaml")
+    config["datasets"]["kidney"]["slices"]["width"] = 500
+    with pytest.raises(WorkflowError, match="multiple of 32"):
+        validated(config)
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda c: c["depletion"].update(train_fractions=[0.4, 0.6]), "depletion.train_fractions"),
+        (lambda c: c["depletion"].update(train_fractions=[0.9]), "depletion.train_fractions"),
+        (lambda c: c["depletion"].update(base_split=3), "depletion.base_split"),
+        (lambda c: c["datasets"]["prostate"].update(source="download"), "datasets.prostate.source"),
+        (lambda c: c["datasets"]["skin"].update(source="local"), "datasets.skin.path"),
+        (lambda c: c["datasets"]["kidney"]["slices"].update(ct_window=[100, -100]), "datasets.kidney.slices.ct_window"),
+    ],
+)
+def test_cross_field_errors_name_the_key(edit, key):
+    config = load("demo.yaml")
+    edit(config)
+    with pytest.raises(ConfigError) as err:
+        validated(config)
+    assert err.value.key == key and f"config key '{key}'" in str(err.value)

@@ -1,0 +1,18 @@
+"""Deplete the previous regime's training set to the next fraction (rule deplete_split)."""
+
+import pandas as pd
+
+from synergyseg.io import write_csv
+from synergyseg.splits import SplitSettings, deplete, regime_seed
+from synergyseg.workflow import redirect_logging
+
+redirect_logging(snakemake.log[0])
+regime = f"train{snakemake.wildcards.percent}"
+previous = pd.read_csv(snakemake.input.previous, dtype={"case": str, "label": str})
+depleted = deplete(
+    previous,
+    int(snakemake.wildcards.percent) / 100,
+    SplitSettings(**snakemake.params.settings),
+    seed=regime_seed(snakemake.params.seed, snakemake.wildcards.dataset, regime),
+)
+write_csv(depleted, snakemake.output[0])

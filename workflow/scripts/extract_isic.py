@@ -1,0 +1,10 @@
+"""Unpack the ISIC zips into one folder (rule extract_isic)."""
+
+from synergyseg.data.download import extract_zip
+from synergyseg.io import atomic_directory
+from synergyseg.workflow import redirect_logging
+
+redirect_logging(snakemake.log[0])
+with atomic_directory(snakemake.output[0]) as tmp:
+    for archive in snakemake.input.zips:
+        extract_zip(archive, tmp)
