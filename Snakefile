@@ -6,7 +6,6 @@ Run `snakemake --cores all` (demo) or `--configfile config/config.yaml` (the ful
 
 from snakemake.utils import min_version, validate
 
-
 min_version("9.0")
 
 
@@ -17,6 +16,14 @@ validate(config, "config/schema.yaml", set_default=True)
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    index=r"\d+",
+    percent=r"\d+",
+
+
 include: "rules/data.smk"
 include: "rules/splits.smk"
 

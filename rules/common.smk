@@ -1,9 +1,17 @@
 """Helpers and input functions shared by every stage (the only place they live)."""
 
 import os
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+
+# The workflow and its jobs import the package from this checkout, so it runs without
+# `pip install` too (e.g. with --sdm conda, whose environments hold only the dependencies).
+SRC_DIR = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC_DIR))
+_inherited = os.environ.get("PYTHONPATH")
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC_DIR), _inherited])))
 
 from synergyseg.config import ConfigError, check_config
 
@@ -12,38 +20,45 @@ try:
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from err
 
-# Jobs import the package from this checkout, also in --sdm conda environments.
-SRC_DIR = Path(workflow.basedir) / "src"
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(SRC_DIR), os.environ.get("PYTHONPATH", "")) if p
-)
-
 DATASETS = sorted(config["datasets"])
 SPLITS = [f"split{k}" for k in range(1, config["splits"]["n_splits"] + 1)]
 DEPLETIONS = [f"train{round(f * 100)}" for f in config["depletion"]["train_fractions"]]
 REGIMES = SPLITS + DEPLETIONS
 
 
-wildcard_constraints:
-    dataset="|".join(DATASETS),
-    index=r"\d+",
-    percent=r"\d+",
-
-
 def package_files(*names):
-    """The package modules a rule runs, as inputs: editing one re-runs that rule only."""
-    return [str(SRC_DIR / "synergyseg" / name) for name in names]
+    """Package modules run by a rule, as its inputs, so that editing one re-runs only its rules.
+
+    Paths are relative to the working directory so that moving a finished project folder
+    does not look like a change of inputs.
+    """
+    return [os.path.relpath(SRC_DIR / "synergyseg" / name) for name in names]
+
+
+def canonical(value):
+    """Config slice with dict keys sorted, so reordering keys in a YAML file never looks like
+    a change of params to Snakemake's rerun trigger."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
 
 
 def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+def dataset_setting(key):
+    """Input function: one key of this dataset's config section, in canonical form."""
+    return lambda wildcards: canonical(dataset_config(wildcards)[key])
+
+
 def split_settings(wildcards):
     """Top-level splits section with this dataset's overrides applied."""
     merged = {k: v for k, v in config["splits"].items() if k != "n_splits"}
     merged.update(dataset_config(wildcards).get("splits", {}))
-    return merged
+    return canonical(merged)
 
 
 def raw_root(wildcards):

@@ -9,20 +9,20 @@ localrules:
 
 
 rule make_phantom:
-    output:
-        directory("resources/phantom/{dataset}"),
     input:
         code=package_files("data/phantoms.py"),
-    params:
-        format=lambda wc: dataset_config(wc)["format"],
-        phantom=lambda wc: dataset_config(wc)["phantom"],
-        seed=lambda wc: config["seed"],
+    output:
+        directory("resources/phantom/{dataset}"),
     log:
         "logs/make_phantom/{dataset}.log",
     benchmark:
         "benchmarks/make_phantom/{dataset}.tsv"
     conda:
         "../envs/synergyseg.yaml"
+    params:
+        format=dataset_setting("format"),
+        phantom=dataset_setting("phantom"),
+        seed=config["seed"],
     script:
         "../workflow/scripts/make_phantom.py"
 
@@ -31,13 +31,13 @@ rule download_kits19_case:
     output:
         imaging="resources/raw/{dataset}/case_{case}/imaging.nii.gz",
         segmentation="resources/raw/{dataset}/case_{case}/segmentation.nii.gz",
-    params:
-        sha256=lambda wc: dataset_config(wc)["sha256"],
     log:
         "logs/download_kits19_case/{dataset}/case_{case}.log",
     retries: 2
     conda:
         "../envs/synergyseg.yaml"
+    params:
+        sha256=dataset_setting("sha256"),
     script:
         "../workflow/scripts/download_kits19_case.py"
 
@@ -45,13 +45,13 @@ rule download_kits19_case:
 rule download_isic_part:
     output:
         "resources/raw/{dataset}/zips/{part}.zip",
-    params:
-        sha256=lambda wc: dataset_config(wc)["sha256"],
     log:
         "logs/download_isic_part/{dataset}/{part}.log",
     retries: 2
     conda:
         "../envs/synergyseg.yaml"
+    params:
+        sha256=dataset_setting("sha256"),
     script:
         "../workflow/scripts/download_isic_part.py"
 
@@ -78,12 +78,12 @@ rule fetch_isic_labels:
         isic="resources/raw/{dataset}/isic",
     output:
         "resources/raw/{dataset}/labels.csv",
-    params:
-        fetch=lambda wc: dataset_config(wc)["fetch_labels"],
     log:
         "logs/fetch_isic_labels/{dataset}.log",
     conda:
         "../envs/synergyseg.yaml"
+    params:
+        fetch=dataset_setting("fetch_labels"),
     script:
         "../workflow/scripts/fetch_isic_labels.py"
 
@@ -92,26 +92,30 @@ rule make_slices:
     input:
         raw=raw_inputs,
         code=package_files(
-            "data/slicing.py", "data/sources.py", "data/ct.py", "data/consensus.py", "io.py"
+            "data/slicing.py",
+            "data/sources.py",
+            "data/ct.py",
+            "data/consensus.py",
+            "io.py",
         ),
     output:
         manifest="results/{dataset}/slices/manifest.csv",
         png=directory("results/{dataset}/slices/png"),
-    params:
-        format=lambda wc: dataset_config(wc)["format"],
-        raw=raw_root,
-        labels=labels_csv,
-        slices=lambda wc: dataset_config(wc)["slices"],
-    threads: lambda wc: config["threads"]["slices"]
-    resources:
-        mem_mb=8000,
-        runtime=240,
     log:
         "logs/make_slices/{dataset}.log",
     benchmark:
         "benchmarks/make_slices/{dataset}.tsv"
     conda:
         "../envs/synergyseg.yaml"
+    threads: lambda wc: config["threads"]["slices"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        format=dataset_setting("format"),
+        raw=raw_root,
+        labels=labels_csv,
+        slices=dataset_setting("slices"),
     script:
         "../workflow/scripts/make_slices.py"
 
@@ -119,13 +123,13 @@ rule make_slices:
 rule check_local_data:
     output:
         "resources/checked/{dataset}.csv",
-    params:
-        format=lambda wc: dataset_config(wc)["format"],
-        raw=raw_root,
-        labels=labels_csv,
     log:
         "logs/check_local_data/{dataset}.log",
     conda:
         "../envs/synergyseg.yaml"
+    params:
+        format=dataset_setting("format"),
+        raw=raw_root,
+        labels=labels_csv,
     script:
         "../workflow/scripts/check_local_data.py"

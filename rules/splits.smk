@@ -7,13 +7,13 @@ rule split_data:
         code=package_files("splits.py"),
     output:
         "results/{dataset}/splits/split{index}.csv",
-    params:
-        settings=split_settings,
-        seed=lambda wc: config["seed"],
     log:
         "logs/split_data/{dataset}/split{index}.log",
     conda:
         "../envs/synergyseg.yaml"
+    params:
+        settings=split_settings,
+        seed=config["seed"],
     script:
         "../workflow/scripts/split_data.py"
 
@@ -24,13 +24,13 @@ rule deplete_split:
         code=package_files("splits.py"),
     output:
         "results/{dataset}/splits/train{percent}.csv",
-    params:
-        settings=split_settings,
-        seed=lambda wc: config["seed"],
     log:
         "logs/deplete_split/{dataset}/train{percent}.log",
     conda:
         "../envs/synergyseg.yaml"
+    params:
+        settings=split_settings,
+        seed=config["seed"],
     script:
         "../workflow/scripts/deplete_split.py"
 

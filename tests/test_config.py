@@ -34,8 +34,18 @@ def test_shipped_configs_are_valid(name):
 
 
 def test_defaults_are_filled():
-    config = validated({"datasets": {"x": {"format": "kits19", "source": "phantom", "phantom": {"n": 4},
-                                           "slices": {"width": 64, "height": 64}}}})
+    config = validated(
+        {
+            "datasets": {
+                "x": {
+                    "format": "kits19",
+                    "source": "phantom",
+                    "phantom": {"n": 4},
+                    "slices": {"width": 64, "height": 64},
+                }
+            }
+        }
+    )
     assert config["seed"] == 2021
     assert config["depletion"]["train_fractions"] == [0.6, 0.4, 0.2, 0.1]
     assert config["datasets"]["x"]["slices"]["ct_window"] == [-512, 512]
@@ -84,7 +94,10 @@ def test_slice_size_must_suit_the_network():
         (lambda c: c["depletion"].update(base_split=3), "depletion.base_split"),
         (lambda c: c["datasets"]["prostate"].update(source="download"), "datasets.prostate.source"),
         (lambda c: c["datasets"]["skin"].update(source="local"), "datasets.skin.path"),
-        (lambda c: c["datasets"]["kidney"]["slices"].update(ct_window=[100, -100]), "datasets.kidney.slices.ct_window"),
+        (
+            lambda c: c["datasets"]["kidney"]["slices"].update(ct_window=[100, -100]),
+            "datasets.kidney.slices.ct_window",
+        ),
     ],
 )
 def test_cross_field_errors_name_the_key(edit, key):

@@ -1,4 +1,4 @@
-"""CT reading: windowing numbers, axial-axis detection for both layouts, DICOM == NIfTI, bad files."""
+"""CT reading: windowing, axial axis of both layouts, DICOM == NIfTI, named errors for bad files."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def test_pad_to_square_centres_and_keeps_content():
 
 def test_kits_layout_and_dicom_layout_give_the_same_axial_slices(tmp_path, rng):
     hu, _ = phantoms.kidney_volume(rng, n_slices=6, rows=32, cols=40)
-    phantoms.write_nifti(phantoms._kits_nifti_image(hu, (3.0, 0.8, 0.8)), tmp_path / "imaging.nii.gz")
+    phantoms.write_nifti(
+        phantoms._kits_nifti_image(hu, (3.0, 0.8, 0.8)), tmp_path / "imaging.nii.gz"
+    )
     phantoms.write_dicom_series(hu, tmp_path / "dicom", (3.0, 0.8, 0.8), seed=1)
 
     nifti = ct.read_volume(tmp_path / "imaging.nii.gz")

@@ -36,7 +36,9 @@ def test_fetch_downloads_and_verifies(server, tmp_path):
     payload = b"kits19 imaging bytes" * 1000
     (root / "master_00000.nii.gz").write_bytes(payload)
     sha = hashlib.sha256(payload).hexdigest()
-    dest = download.fetch(f"{url}/master_00000.nii.gz", tmp_path / "out" / "imaging.nii.gz", sha[:12])
+    dest = download.fetch(
+        f"{url}/master_00000.nii.gz", tmp_path / "out" / "imaging.nii.gz", sha[:12]
+    )
     assert dest.read_bytes() == payload
     # already present and verified: no second request needed, even with the server gone
     (root / "master_00000.nii.gz").unlink()
@@ -65,7 +67,9 @@ def test_extract_zip_and_refuse_zip_slip(tmp_path):
     with zipfile.ZipFile(good, "w") as zf:
         zf.writestr("ISIC2018_Task1-2_Training_Input/ISIC_0000000.jpg", b"jpg")
     download.extract_zip(good, tmp_path / "out")
-    assert (tmp_path / "out" / "ISIC2018_Task1-2_Training_Input" / "ISIC_0000000.jpg").read_bytes() == b"jpg"
+    assert (
+        tmp_path / "out" / "ISIC2018_Task1-2_Training_Input" / "ISIC_0000000.jpg"
+    ).read_bytes() == b"jpg"
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../../escape.txt", b"x")
@@ -85,7 +89,9 @@ def test_isic_labels_from_api_and_unknown_when_missing(server, tmp_path):
     for i, label in ((0, "benign"), (1, "malignant")):
         folder = root / "images" / f"ISIC_000000{i}"
         folder.mkdir(parents=True)
-        (folder / "index.html").write_text(json.dumps({"metadata": {"clinical": {"benign_malignant": label}}}))
+        (folder / "index.html").write_text(
+            json.dumps({"metadata": {"clinical": {"benign_malignant": label}}})
+        )
     download.write_isic_labels(isic, tmp_path / "labels.csv", api_url=url + "/images/{isic_id}/")
     labels = pd.read_csv(tmp_path / "labels.csv")
     assert labels["benign_malignant"].tolist() == ["benign", "malignant", "unknown"]
@@ -96,5 +102,7 @@ def test_isic_labels_offline_are_unknown(tmp_path):
     isic.mkdir()
     for i in range(5):
         (isic / f"ISIC_000000{i}.jpg").write_bytes(b"")
-    download.write_isic_labels(isic, tmp_path / "labels.csv", api_url="http://127.0.0.1:9/{isic_id}")
+    download.write_isic_labels(
+        isic, tmp_path / "labels.csv", api_url="http://127.0.0.1:9/{isic_id}"
+    )
     assert set(pd.read_csv(tmp_path / "labels.csv")["benign_malignant"]) == {"unknown"}

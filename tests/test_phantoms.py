@@ -37,7 +37,9 @@ def test_gleason_phantom_layout_values_and_missing_maps(phantom_root):
     assert len(cores) == 12
     counts, values, benign_only = [], set(), 0
     for core in cores:
-        maps = [prostate / f"Maps{k}_T" / f"{core.stem}_classimg_nonconvex.png" for k in range(1, 7)]
+        maps = [
+            prostate / f"Maps{k}_T" / f"{core.stem}_classimg_nonconvex.png" for k in range(1, 7)
+        ]
         present = [m for m in maps if m.is_file()]
         counts.append(len(present))
         core_values = set()

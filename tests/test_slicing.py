@@ -16,7 +16,9 @@ from synergyseg.errors import InputDataError
 
 def run(fmt, raw, tmp_path, settings, labels=None):
     records = slicing.find_records(fmt, raw, labels)
-    return slicing.make_slices(fmt, records, settings, tmp_path / "png", tmp_path / "manifest.csv", threads=2)
+    return slicing.make_slices(
+        fmt, records, settings, tmp_path / "png", tmp_path / "manifest.csv", threads=2
+    )
 
 
 def test_isic_slices_are_resized_and_labelled(phantom_root, tmp_path):
@@ -45,7 +47,9 @@ def test_kits_slices_cover_every_axial_plane(phantom_root, tmp_path):
     assert set(manifest["label"]) == {"kidney", "no kidney"}
     assert manifest.groupby("case").size().tolist() == [16] * 4
     # the non-square case was padded, then resized to the target square
-    image = cv2.imread(manifest.loc[manifest["case"] == "case_00001", "image"].iloc[0], cv2.IMREAD_UNCHANGED)
+    image = cv2.imread(
+        manifest.loc[manifest["case"] == "case_00001", "image"].iloc[0], cv2.IMREAD_UNCHANGED
+    )
     assert image.shape == (32, 32)
 
 
@@ -67,7 +71,9 @@ def test_mask_of_other_size_is_named(phantom_root, tmp_path):
     victim = skin / "masks" / "ISIC_0000003_segmentation.png"
     mask = cv2.imread(str(victim), cv2.IMREAD_UNCHANGED)
     cv2.imwrite(str(victim), mask[:-5])
-    with pytest.raises(InputDataError, match="ISIC_0000003_segmentation.png: mask is .* but its image"):
+    with pytest.raises(
+        InputDataError, match="ISIC_0000003_segmentation.png: mask is .* but its image"
+    ):
         run("isic", skin, tmp_path / "out", SliceSettings(96, 64))
     assert not (tmp_path / "out" / "manifest.csv").exists()
     assert not (tmp_path / "out" / "png").exists()
@@ -79,7 +85,9 @@ def test_non_binary_mask_is_named(phantom_root, tmp_path):
     mask = cv2.imread(str(victim), cv2.IMREAD_UNCHANGED)
     mask[0, 0] = 128
     cv2.imwrite(str(victim), mask)
-    with pytest.raises(InputDataError, match="ISIC_0000004_segmentation.png: mask is not binary.*128"):
+    with pytest.raises(
+        InputDataError, match="ISIC_0000004_segmentation.png: mask is not binary.*128"
+    ):
         run("isic", skin, tmp_path / "out", SliceSettings(96, 64))
 
 
@@ -93,7 +101,9 @@ def test_missing_mask_is_named(phantom_root, tmp_path):
 def test_case_without_segmentation_is_named(phantom_root, tmp_path):
     kidney = copy_tree(phantom_root / "kidney", tmp_path / "kidney")
     (kidney / "case_00003" / "segmentation.nii.gz").unlink()
-    with pytest.raises(InputDataError, match="case_00003/segmentation.nii.gz: segmentation is missing"):
+    with pytest.raises(
+        InputDataError, match="case_00003/segmentation.nii.gz: segmentation is missing"
+    ):
         slicing.find_records("kits19", kidney)
 
 
@@ -107,8 +117,12 @@ def test_corrupt_nifti_in_dataset_is_named_and_nothing_is_written(phantom_root, 
 
 def test_segmentation_of_other_shape_is_named(phantom_root, tmp_path):
     kidney = copy_tree(phantom_root / "kidney", tmp_path / "kidney")
-    shutil.copy(kidney / "case_00001" / "segmentation.nii.gz", kidney / "case_00000" / "segmentation.nii.gz")
-    with pytest.raises(InputDataError, match="case_00000/segmentation.nii.gz: segmentation has shape"):
+    shutil.copy(
+        kidney / "case_00001" / "segmentation.nii.gz", kidney / "case_00000" / "segmentation.nii.gz"
+    )
+    with pytest.raises(
+        InputDataError, match="case_00000/segmentation.nii.gz: segmentation has shape"
+    ):
         run("kits19", kidney, tmp_path / "out", SliceSettings(32, 32))
 
 
@@ -138,8 +152,12 @@ def test_custom_csv_dataset(tmp_path, rng):
         cv2.imwrite(str(folder / "img" / f"p{i}.png"), image)
         cv2.imwrite(str(folder / "img" / f"p{i}_m.png"), mask)
         rows.append((f"img/p{i}.png", f"img/p{i}_m.png", f"patient{i // 2}", "polyp"))
-    pd.DataFrame(rows, columns=["image", "mask", "case", "label"]).to_csv(folder / "data.csv", index=False)
-    manifest = run("custom", folder / "data.csv", tmp_path, SliceSettings(64, 32, mask_foreground=1))
+    pd.DataFrame(rows, columns=["image", "mask", "case", "label"]).to_csv(
+        folder / "data.csv", index=False
+    )
+    manifest = run(
+        "custom", folder / "data.csv", tmp_path, SliceSettings(64, 32, mask_foreground=1)
+    )
     assert manifest["case"].tolist() == ["patient0", "patient0", "patient1", "patient1"]
     assert (manifest["foreground_pixels"] > 0).all()
 

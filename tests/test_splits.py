@@ -35,7 +35,9 @@ def test_split_is_80_20_disjoint_and_complete():
 def test_stratified_split_keeps_label_proportions():
     split = random_split(manifest(n=200, malignant=16), SplitSettings(stratify=True), seed=5)
     counts = split.groupby(["subset", "label"]).size()
-    assert counts[("train", "malignant")] == 13 and counts[("test", "malignant")] == 3  # 8 % of each side
+    assert (
+        counts[("train", "malignant")] == 13 and counts[("test", "malignant")] == 3
+    )  # 8 % of each side
 
 
 def test_same_seed_same_split_other_seed_other_split():
@@ -59,7 +61,9 @@ def test_depletion_chain_sizes_and_nesting():
     regimes = {"split1": random_split(manifest(), settings, seed=1)}
     previous = regimes["split1"]
     for fraction, expected in ((0.6, 60), (0.4, 40), (0.2, 20), (0.1, 10)):
-        current = deplete(previous, fraction, settings, seed=regime_seed(1, depletion_name(fraction)))
+        current = deplete(
+            previous, fraction, settings, seed=regime_seed(1, depletion_name(fraction))
+        )
         train = set(current.slice_id[current.subset == "train"])
         assert len(train) == expected
         # training images only ever leave: the new training set is inside the previous one
@@ -97,7 +101,12 @@ def test_label_table_counts_and_percentages():
 
 
 def test_regime_order_and_seed_stability():
-    assert regime_order(["train10", "split2", "train60", "split1"]) == ["split1", "split2", "train60", "train10"]
+    assert regime_order(["train10", "split2", "train60", "split1"]) == [
+        "split1",
+        "split2",
+        "train60",
+        "train10",
+    ]
     assert regime_seed(2021, "skin", "split1") == regime_seed(2021, "skin", "split1")
     assert regime_seed(2021, "skin", "split1") != regime_seed(2021, "skin", "split2")
     assert isinstance(regime_seed(0, "x"), int) and 0 <= regime_seed(0, "x") < 2**32

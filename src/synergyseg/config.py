@@ -31,17 +31,23 @@ def check_config(config: dict[str, Any]) -> None:
                 "use source: local with path: pointing at the placed files",
             )
         if source == "local" and not dataset.get("path"):
-            raise ConfigError(f"{key}.path", "source: local needs a path (folder, or CSV for custom)")
+            raise ConfigError(
+                f"{key}.path", "source: local needs a path (folder, or CSV for custom)"
+            )
         if source == "phantom":
             if fmt == "custom":
                 raise ConfigError(f"{key}.source", "there is no phantom for the custom format")
             if not dataset.get("phantom", {}).get("n"):
-                raise ConfigError(f"{key}.phantom.n", "source: phantom needs the number of images/cases")
+                raise ConfigError(
+                    f"{key}.phantom.n", "source: phantom needs the number of images/cases"
+                )
         if "slices" not in dataset:
             raise ConfigError(f"{key}.slices", "missing; give at least width and height")
         window = dataset["slices"].get("ct_window", [-512, 512])
         if not window[1] > window[0]:
-            raise ConfigError(f"{key}.slices.ct_window", f"upper {window[1]} must exceed lower {window[0]}")
+            raise ConfigError(
+                f"{key}.slices.ct_window", f"upper {window[1]} must exceed lower {window[0]}"
+            )
         phantom = dataset.get("phantom", {})
         if phantom.get("min_side", 0) > phantom.get("max_side", float("inf")):
             raise ConfigError(f"{key}.phantom.min_side", "must not exceed max_side")
@@ -57,5 +63,6 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError("depletion.train_fractions", f"must strictly decrease, got {fractions}")
     if fractions and depletion["base_split"] > splits["n_splits"]:
         raise ConfigError(
-            "depletion.base_split", f"is {depletion['base_split']} but only {splits['n_splits']} splits exist"
+            "depletion.base_split",
+            f"is {depletion['base_split']} but only {splits['n_splits']} splits exist",
         )

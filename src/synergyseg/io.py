@@ -101,8 +101,13 @@ def read_gray(path: str | Path) -> np.ndarray:
         raise InputDataError(path, "not a readable image (corrupt or unsupported format)")
     if image.ndim == 3:
         # Some tools save label maps as 3 identical channels; anything else is not a label map.
-        if not (np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])):
-            raise InputDataError(path, "mask has colour channels that differ; expected a gray label map")
+        if not (
+            np.array_equal(image[..., 0], image[..., 1])
+            and np.array_equal(image[..., 0], image[..., 2])
+        ):
+            raise InputDataError(
+                path, "mask has colour channels that differ; expected a gray label map"
+            )
         image = image[..., 0]
     return image
 

@@ -84,15 +84,19 @@ def _with_subset(manifest: pd.DataFrame, train_units: set, group_by_case: bool) 
 def random_split(manifest: pd.DataFrame, settings: SplitSettings, seed: int) -> pd.DataFrame:
     """One seeded train/test split of the slice manifest."""
     if not 0 < settings.test_fraction < 1:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {settings.test_fraction}")
+        raise ValueError(
+            f"test_fraction must lie strictly between 0 and 1, got {settings.test_fraction}"
+        )
     units, labels = _units(manifest, settings.group_by_case)
     n_train = len(units) - int(np.ceil(settings.test_fraction * len(units)))
     train = _draw(units, labels, n_train, seed, settings.stratify)
     return _with_subset(manifest, train, settings.group_by_case)
 
 
-def deplete(previous: pd.DataFrame, train_fraction: float, settings: SplitSettings, seed: int) -> pd.DataFrame:
-    """Move training units of ``previous`` to its test set until ``train_fraction`` of all units train."""
+def deplete(
+    previous: pd.DataFrame, train_fraction: float, settings: SplitSettings, seed: int
+) -> pd.DataFrame:
+    """Move training units of ``previous`` to its test set until ``train_fraction`` of all train."""
     units, labels = _units(previous, settings.group_by_case)
     key = previous["case"] if settings.group_by_case else previous["slice_id"]
     in_train = set(key[previous["subset"] == "train"])

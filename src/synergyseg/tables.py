@@ -18,7 +18,9 @@ def markdown(frame: pd.DataFrame, title: str | None = None) -> str:
 
 def table_s2_wide(long: pd.DataFrame) -> pd.DataFrame:
     """Paper layout of Table S2: one row per dataset and label, ``n (%)`` per regime and side."""
-    cell = long.assign(value=[f"{n} ({p:.0f})" for n, p in zip(long["n"], long["percent"], strict=True)])
+    cell = long.assign(
+        value=[f"{n} ({p:.0f})" for n, p in zip(long["n"], long["percent"], strict=True)]
+    )
     wide = cell.pivot_table(
         index=["dataset", "label"], columns=["regime", "subset"], values="value", aggfunc="first"
     )

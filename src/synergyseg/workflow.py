@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def redirect_logging(log_path: str | Path | None, level: int = logging.INFO) -> None:
-    """Send the package's log records (and uncaught errors) to the rule's ``log:`` file and stderr."""
+    """Send the package's log records (and uncaught errors) to the rule's log file and stderr."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -21,6 +21,8 @@ def redirect_logging(log_path: str | Path | None, level: int = logging.INFO) -> 
     )
 
     def log_uncaught(kind, value, traceback):
-        logging.getLogger("synergyseg").error("job failed: %s", value, exc_info=(kind, value, traceback))
+        logging.getLogger("synergyseg").error(
+            "job failed: %s", value, exc_info=(kind, value, traceback)
+        )
 
     sys.excepthook = log_uncaught

@@ -5,4 +5,8 @@ from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 part = snakemake.wildcards.part
-fetch(ISIC_2018_TASK1_URL.format(name=part), snakemake.output[0], snakemake.params.sha256.get(f"{part}.zip"))
+fetch(
+    ISIC_2018_TASK1_URL.format(name=part),
+    snakemake.output[0],
+    snakemake.params.sha256.get(f"{part}.zip"),
+)

@@ -17,7 +17,13 @@ from pydicom.errors import InvalidDicomError
 
 from synergyseg.errors import InputDataError
 
-DICOM_REQUIRED_TAGS = ("Rows", "Columns", "RescaleSlope", "RescaleIntercept", "ImagePositionPatient")
+DICOM_REQUIRED_TAGS = (
+    "Rows",
+    "Columns",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "ImagePositionPatient",
+)
 
 
 def check_dicom_series(folder: str | Path) -> list[Path]:
@@ -43,7 +49,8 @@ def check_dicom_series(folder: str | Path) -> list[Path]:
             shape = (header.Rows, header.Columns)
         elif (header.Rows, header.Columns) != shape:
             raise InputDataError(
-                path, f"slice is {header.Rows}x{header.Columns}, the series is {shape[0]}x{shape[1]}"
+                path,
+                f"slice is {header.Rows}x{header.Columns}, the series is {shape[0]}x{shape[1]}",
             )
     return files
 
@@ -80,7 +87,7 @@ def read_volume(path: str | Path) -> sitk.Image:
 
 
 def world_axes(image: sitk.Image) -> list[int]:
-    """For each image axis (SimpleITK x, y, z order), the patient axis (0 x, 1 y, 2 z) it runs along.
+    """For each image axis (SimpleITK x, y, z order), the patient axis (0 x, 1 y, 2 z) it follows.
 
     Raises ValueError for oblique volumes where two image axes point the same way.
     """
@@ -88,7 +95,9 @@ def world_axes(image: sitk.Image) -> list[int]:
     # Column k of the direction matrix is the physical direction of image axis k.
     dominant = [int(np.argmax(np.abs(direction[:, k]))) for k in range(3)]
     if sorted(dominant) != [0, 1, 2]:
-        raise ValueError(f"cannot tell the axial axis from the direction cosines {direction.tolist()}")
+        raise ValueError(
+            f"cannot tell the axial axis from the direction cosines {direction.tolist()}"
+        )
     return dominant
 
 
@@ -128,5 +137,8 @@ def pad_to_square(array: np.ndarray, fill: int) -> np.ndarray:
     rows, cols = array.shape[-2:]
     side = max(rows, cols)
     pad_r, pad_c = side - rows, side - cols
-    pad = [(0, 0)] * (array.ndim - 2) + [(pad_r // 2, pad_r - pad_r // 2), (pad_c // 2, pad_c - pad_c // 2)]
+    pad = [(0, 0)] * (array.ndim - 2) + [
+        (pad_r // 2, pad_r - pad_r // 2),
+        (pad_c // 2, pad_c - pad_c // 2),
+    ]
     return np.pad(array, pad, mode="constant", constant_values=fill)

@@ -54,10 +54,14 @@ def verify(path: str | Path, sha256: str | None) -> None:
         return
     actual = sha256_of(path)
     if not actual.startswith(sha256.lower()):
-        raise InputDataError(path, f"SHA-256 {actual[:16]}… does not match the expected {sha256[:16]}…")
+        raise InputDataError(
+            path, f"SHA-256 {actual[:16]}… does not match the expected {sha256[:16]}…"
+        )
 
 
-def fetch(url: str, dest: str | Path, sha256: str | None = None, retries: int = 3, timeout: float = 60) -> Path:
+def fetch(
+    url: str, dest: str | Path, sha256: str | None = None, retries: int = 3, timeout: float = 60
+) -> Path:
     """Download ``url`` to ``dest`` atomically and verify it; skip when a verified copy exists.
 
     Without a network the error says which file to place where, so an offline user can copy it
@@ -72,7 +76,10 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, retries: int = 
     for attempt in range(1, retries + 1):
         try:
             with atomic_path(dest) as tmp:
-                with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+                with (
+                    urllib.request.urlopen(url, timeout=timeout) as response,
+                    open(tmp, "wb") as out,
+                ):
                     shutil.copyfileobj(response, out, CHUNK)
                 verify(tmp, sha256)
             log.info("downloaded %s → %s", url, dest)
@@ -83,7 +90,8 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, retries: int = 
             if attempt < retries:
                 time.sleep(min(2**attempt, 30))
     raise InputDataError(
-        dest, f"could not download {url} ({last_error}); without network, place the file there by hand"
+        dest,
+        f"could not download {url} ({last_error}); without network, place the file there by hand",
     )
 
 
@@ -114,8 +122,9 @@ def isic_label(isic_id: str, api_url: str = ISIC_API_IMAGE_URL, timeout: float =
     return clinical.get("benign_malignant") or "unknown"
 
 
-def write_isic_labels(isic_dir: str | Path, out_csv: str | Path, fetch: bool = True,
-                      api_url: str = ISIC_API_IMAGE_URL) -> None:
+def write_isic_labels(
+    isic_dir: str | Path, out_csv: str | Path, fetch: bool = True, api_url: str = ISIC_API_IMAGE_URL
+) -> None:
     """Write ``isic_id,benign_malignant`` for every image below ``isic_dir``.
 
     With ``fetch`` false (or no network) every label is ``unknown``; the segmentation half of
@@ -132,6 +141,8 @@ def write_isic_labels(isic_dir: str | Path, out_csv: str | Path, fetch: bool = T
         label = isic_label(isic_id, api_url) if fetch and failures < 3 else None
         failures = 0 if label is not None else failures + 1
         if fetch and failures == 3:
-            log.warning("ISIC archive unreachable three times in a row; remaining labels are unknown")
+            log.warning(
+                "ISIC archive unreachable three times in a row; remaining labels are unknown"
+            )
         labels.append(label or "unknown")
     write_csv(pd.DataFrame({"isic_id": ids, "benign_malignant": labels}), out_csv)

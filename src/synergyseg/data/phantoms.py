@@ -26,7 +26,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
@@ -60,7 +59,9 @@ def irregular_blob(
     r = np.hypot(dy, dx)
     boundary = np.ones_like(theta)
     for k in range(2, 7):
-        boundary += irregularity * rng.uniform(0.2, 1.0) / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+        boundary += (
+            irregularity * rng.uniform(0.2, 1.0) / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+        )
     return r <= radius * boundary
 
 
@@ -86,7 +87,11 @@ def _skin_image(rng: np.random.Generator, height: int, width: int, malignant: bo
     centre = (height * rng.uniform(0.35, 0.65), width * rng.uniform(0.35, 0.65))
     radius = min(height, width) * rng.uniform(0.15, 0.32)
     mask = irregular_blob(
-        rng, (height, width), centre, radius, irregularity=0.9 if malignant else 0.35,
+        rng,
+        (height, width),
+        centre,
+        radius,
+        irregularity=0.9 if malignant else 0.35,
         aspect=rng.uniform(0.8, 1.4),
     )
     lesion_colour = np.array([rng.uniform(80, 130), rng.uniform(45, 80), rng.uniform(30, 60)])
@@ -153,7 +158,9 @@ def _prostate_core(rng: np.random.Generator, side: int, tumour_free: bool):
             labels[region & tissue] = rng.choice([3, 4, 5], p=[0.5, 0.35, 0.15])
     # H&E look: white glass, pink stroma with pale glands, tumour crowded with purple nuclei
     image = np.full((side, side, 3), 240.0)
-    stroma = np.array([225.0, 150.0, 185.0]) + 12 * smooth_noise(rng, (side, side), side / 60)[..., None]
+    stroma = (
+        np.array([225.0, 150.0, 185.0]) + 12 * smooth_noise(rng, (side, side), side / 60)[..., None]
+    )
     image[tissue] = stroma[tissue]
     glands = (smooth_noise(rng, (side, side), side / 40) > 1.2) & (labels == 1)
     image[glands] = [245.0, 225.0, 235.0]
@@ -175,8 +182,10 @@ def _rater_map(rng: np.random.Generator, truth: np.ndarray) -> np.ndarray:
         region = (truth == grade).astype(np.uint8)
         if not region.any():
             continue
-        moved = cv2.dilate(region, kernel, iterations=steps) if rng.random() < 0.5 else cv2.erode(
-            region, kernel, iterations=steps
+        moved = (
+            cv2.dilate(region, kernel, iterations=steps)
+            if rng.random() < 0.5
+            else cv2.erode(region, kernel, iterations=steps)
         )
         rater[(region == 1) & (moved == 0)] = 1
         new_grade = int(np.clip(grade + rng.choice([-1, 0, 0, 1]), 3, 5))
@@ -185,7 +194,9 @@ def _rater_map(rng: np.random.Generator, truth: np.ndarray) -> np.ndarray:
         benign = np.argwhere(rater == 1)
         if len(benign):
             r, c = benign[rng.integers(len(benign))]
-            rater[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2][truth[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2] == 1] = 6
+            rater[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2][
+                truth[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2] == 1
+            ] = 6
     return rater
 
 
@@ -229,7 +240,9 @@ def kidney_volume(rng: np.random.Generator, n_slices: int, rows: int, cols: int)
     hu = np.full((n_slices, rows, cols), -1000.0, dtype=np.float32)
     body = ((y - rows / 2) / (rows * 0.42)) ** 2 + ((x - cols / 2) / (cols * 0.45)) ** 2 <= 1
     hu[body] = -90.0  # fat
-    organs = body & ((((y - rows * 0.45) / (rows * 0.3)) ** 2 + ((x - cols / 2) / (cols * 0.35)) ** 2) <= 1)
+    organs = body & (
+        (((y - rows * 0.45) / (rows * 0.3)) ** 2 + ((x - cols / 2) / (cols * 0.35)) ** 2) <= 1
+    )
     hu[organs] = 45.0  # soft tissue
     spine = ((y - rows * 0.72) ** 2 + (x - cols / 2) ** 2) <= (min(rows, cols) * 0.07) ** 2
     hu[spine] = 650.0
@@ -247,11 +260,15 @@ def kidney_volume(rng: np.random.Generator, n_slices: int, rows: int, cols: int)
         if side_sign == 1 and rng.random() < 0.8:
             tz, ty, tx = z_mid + rng.normal(0, z_half / 3), cy - ry * 0.6, cx + rx * 0.5
             r = min(ry, rx) * rng.uniform(0.6, 1.0)
-            tumour = ((z - tz) / (r * n_slices / rows * 1.5)) ** 2 + ((y - ty) / r) ** 2 + ((x - tx) / r) ** 2 <= 1
+            tumour = ((z - tz) / (r * n_slices / rows * 1.5)) ** 2 + ((y - ty) / r) ** 2 + (
+                (x - tx) / r
+            ) ** 2 <= 1
             seg[tumour & body] = 2
             hu[tumour & body] = 70.0
     hu += 25.0 * np.stack([smooth_noise(rng, (rows, cols), 1.5) for _ in range(n_slices)])
-    hu[~np.broadcast_to(body, hu.shape)] = -1000.0 + rng.normal(0, 5, hu[~np.broadcast_to(body, hu.shape)].shape)
+    hu[~np.broadcast_to(body, hu.shape)] = -1000.0 + rng.normal(
+        0, 5, hu[~np.broadcast_to(body, hu.shape)].shape
+    )
     return np.rint(hu).astype(np.int16), seg
 
 
@@ -274,12 +291,16 @@ def write_nifti(image: sitk.Image, path: str | Path) -> None:
         sitk.WriteImage(image, str(tmp), useCompression=True)
 
 
-def write_dicom_series(hu: np.ndarray, folder: str | Path, spacing: tuple[float, float, float], seed: int) -> None:
-    """Write a (slice, row, col) HU volume as a CT DICOM series with rescale slope 1, intercept -1024."""
+def write_dicom_series(
+    hu: np.ndarray, folder: str | Path, spacing: tuple[float, float, float], seed: int
+) -> None:
+    """Write a (slice, row, col) HU volume as a CT DICOM series (slope 1, intercept -1024)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    study, series, frame = (generate_uid(entropy_srcs=[str(seed), tag]) for tag in ("study", "series", "frame"))
+    study, series, frame = (
+        generate_uid(entropy_srcs=[str(seed), tag]) for tag in ("study", "series", "frame")
+    )
     stored = np.clip(hu.astype(np.int32) + 1024, 0, 4095).astype(np.uint16)
     date = datetime.date(2019, 1, 1).strftime("%Y%m%d")
     for index, plane in enumerate(stored):
@@ -290,7 +311,11 @@ def write_dicom_series(hu: np.ndarray, folder: str | Path, spacing: tuple[float,
         ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
         ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.Modality, ds.PatientID, ds.PatientName = "CT", f"PHANTOM{int(rng.integers(1e6)):06d}", "Phantom^Kidney"
+        ds.Modality, ds.PatientID, ds.PatientName = (
+            "CT",
+            f"PHANTOM{int(rng.integers(1e6)):06d}",
+            "Phantom^Kidney",
+        )
         ds.StudyDate = ds.SeriesDate = date
         ds.SeriesNumber, ds.InstanceNumber = 1, index + 1
         ds.ImagePositionPatient = [0.0, 0.0, float(index * spacing[0])]

@@ -20,7 +20,14 @@ import SimpleITK as sitk
 
 from synergyseg.data import consensus, ct, sources
 from synergyseg.errors import InputDataError
-from synergyseg.io import atomic_directory, read_binary_mask, read_gray, read_rgb, write_csv, write_image
+from synergyseg.io import (
+    atomic_directory,
+    read_binary_mask,
+    read_gray,
+    read_rgb,
+    write_csv,
+    write_image,
+)
 
 MANIFEST_COLUMNS = ["slice_id", "image", "mask", "case", "label", "foreground_pixels"]
 KITS_LABELS = frozenset({0, 1, 2})  # background, kidney, tumour
@@ -49,7 +56,9 @@ def resize_pair(image: np.ndarray, mask: np.ndarray, width: int, height: int):
     )
 
 
-def _check_same_size(image: np.ndarray, mask: np.ndarray, mask_path: Path, image_path: Path) -> None:
+def _check_same_size(
+    image: np.ndarray, mask: np.ndarray, mask_path: Path, image_path: Path
+) -> None:
     if image.shape[:2] != mask.shape[:2]:
         raise InputDataError(
             mask_path,
@@ -59,7 +68,7 @@ def _check_same_size(image: np.ndarray, mask: np.ndarray, mask_path: Path, image
 
 
 def _row(slice_id: str, png_dir: Path, final_dir: Path, image, mask, case: str, label: str) -> dict:
-    """Write one slice pair into ``png_dir`` and return its manifest row (paths under ``final_dir``)."""
+    """Write one slice pair into ``png_dir``; return its manifest row (paths in ``final_dir``)."""
     write_image(image, png_dir / "images" / f"{slice_id}.png")
     write_image(mask * np.uint8(255), png_dir / "masks" / f"{slice_id}.png")
     return {
@@ -72,7 +81,9 @@ def _row(slice_id: str, png_dir: Path, final_dir: Path, image, mask, case: str, 
     }
 
 
-def slice_rgb(record: sources.ImageRecord, settings: SliceSettings, png_dir: Path, final_dir: Path) -> list[dict]:
+def slice_rgb(
+    record: sources.ImageRecord, settings: SliceSettings, png_dir: Path, final_dir: Path
+) -> list[dict]:
     """ISIC / custom: one image, one binary mask (0/``mask_foreground``)."""
     image = read_rgb(record.image)
     mask = read_binary_mask(record.masks[0], foreground=settings.mask_foreground)
@@ -81,7 +92,9 @@ def slice_rgb(record: sources.ImageRecord, settings: SliceSettings, png_dir: Pat
     return [_row(record.slice_id, png_dir, final_dir, image, mask, record.case, record.label)]
 
 
-def slice_gleason(record: sources.ImageRecord, settings: SliceSettings, png_dir: Path, final_dir: Path) -> list[dict]:
+def slice_gleason(
+    record: sources.ImageRecord, settings: SliceSettings, png_dir: Path, final_dir: Path
+) -> list[dict]:
     """Gleason2019: consensus of the available rater maps, then tumour = grade 3–5."""
     image = read_rgb(record.image)
     maps = []
@@ -105,7 +118,9 @@ def _canonical_stack(image: sitk.Image, path: Path) -> np.ndarray:
         raise InputDataError(path, str(err)) from err
 
 
-def slice_volume(record: sources.VolumeRecord, settings: SliceSettings, png_dir: Path, final_dir: Path) -> list[dict]:
+def slice_volume(
+    record: sources.VolumeRecord, settings: SliceSettings, png_dir: Path, final_dir: Path
+) -> list[dict]:
     """KiTS19: every axial slice, HU windowed to uint8; kidney and tumour both become foreground.
 
     Non-square planes are padded to a square (air for the image, background for the mask) and
@@ -116,7 +131,7 @@ def slice_volume(record: sources.VolumeRecord, settings: SliceSettings, png_dir:
     if hu.shape != seg.shape:
         raise InputDataError(
             record.segmentation,
-            f"segmentation has shape {seg.shape} (slices, rows, cols) but the imaging has {hu.shape}",
+            f"segmentation has shape {seg.shape} (slices, rows, cols), the imaging {hu.shape}",
         )
     unexpected = sorted(set(np.unique(seg).tolist()) - KITS_LABELS)
     if unexpected:
@@ -128,7 +143,11 @@ def slice_volume(record: sources.VolumeRecord, settings: SliceSettings, png_dir:
     for index in range(gray.shape[0]):
         image, target = resize_pair(gray[index], mask[index], settings.width, settings.height)
         label = "kidney" if target.any() else "no kidney"
-        rows.append(_row(f"{record.case}_s{index:04d}", png_dir, final_dir, image, target, record.case, label))
+        rows.append(
+            _row(
+                f"{record.case}_s{index:04d}", png_dir, final_dir, image, target, record.case, label
+            )
+        )
     return rows
 
 
@@ -181,10 +200,24 @@ def inventory(records: Iterable, out_csv: str | Path) -> pd.DataFrame:
     """Write the list of files a dataset was found to have (with sizes), for provenance."""
     rows = []
     for record in records:
-        paths = [record.image, *record.masks] if hasattr(record, "masks") else [record.imaging, record.segmentation]
+        paths = (
+            [record.image, *record.masks]
+            if hasattr(record, "masks")
+            else [record.imaging, record.segmentation]
+        )
         for path in paths:
-            size = sum(p.stat().st_size for p in path.iterdir()) if path.is_dir() else path.stat().st_size
-            rows.append({"record": getattr(record, "slice_id", getattr(record, "case", "")), "path": str(path), "bytes": size})
+            size = (
+                sum(p.stat().st_size for p in path.iterdir())
+                if path.is_dir()
+                else path.stat().st_size
+            )
+            rows.append(
+                {
+                    "record": getattr(record, "slice_id", getattr(record, "case", "")),
+                    "path": str(path),
+                    "bytes": size,
+                }
+            )
     frame = pd.DataFrame(rows, columns=["record", "path", "bytes"])
     write_csv(frame, out_csv)
     return frame

@@ -1,4 +1,4 @@
-"""Find the cases of each raw layout on disk, and say exactly what is missing when they are not there.
+"""Find the cases of each raw layout on disk, and say exactly what is missing when they are not.
 
 Each function returns plain records; the slicing module decides what to do with them. A raw
 folder is checked completely before any slice is written, so a bad dataset fails fast and
@@ -17,9 +17,9 @@ from synergyseg.errors import InputDataError
 
 ISIC_ID = re.compile(r"^(ISIC_\d{7})$")
 GLEASON_MAP_DIR = re.compile(r"^Maps(\d)_T$")
-GLEASON_LAYOUT = """Gleason2019 must be downloaded by hand (the challenge requires sign-in). Place it as:
+GLEASON_LAYOUT = """Gleason2019 is a manual download (the challenge needs sign-in). Place it as:
   {root}/Train Imgs/slide001_core003.jpg ...
-  {root}/Maps1_T/slide001_core003_classimg_nonconvex.png ...   (Maps1_T ... Maps6_T, as available)"""
+  {root}/Maps1_T/slide001_core003_classimg_nonconvex.png ... (Maps1_T ... Maps6_T, as available)"""
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ def isic_records(root: str | Path, labels_csv: str | Path | None = None) -> list
     missing = sorted(set(images) - set(masks))
     if missing:
         raise InputDataError(
-            images[missing[0]], f"no {missing[0]}_segmentation.png mask ({len(missing)} images lack one)"
+            images[missing[0]],
+            f"no {missing[0]}_segmentation.png mask ({len(missing)} images lack one)",
         )
     labels: dict[str, str] = {}
     if labels_csv is not None and Path(labels_csv).is_file():
@@ -64,9 +65,17 @@ def isic_records(root: str | Path, labels_csv: str | Path | None = None) -> list
         for column in ("isic_id", "benign_malignant"):
             if column not in table.columns:
                 raise InputDataError(labels_csv, f"labels CSV lacks the column {column!r}")
-        labels = dict(zip(table["isic_id"], table["benign_malignant"].fillna("unknown"), strict=True))
+        labels = dict(
+            zip(table["isic_id"], table["benign_malignant"].fillna("unknown"), strict=True)
+        )
     return [
-        ImageRecord(isic_id, images[isic_id], (masks[isic_id],), case=isic_id, label=labels.get(isic_id, "unknown"))
+        ImageRecord(
+            isic_id,
+            images[isic_id],
+            (masks[isic_id],),
+            case=isic_id,
+            label=labels.get(isic_id, "unknown"),
+        )
         for isic_id in sorted(images)
     ]
 
@@ -82,10 +91,14 @@ def gleason_records(root: str | Path) -> list[ImageRecord]:
     if not image_dir.is_dir():
         raise InputDataError(image_dir, "folder is missing.\n" + GLEASON_LAYOUT.format(root=root))
     map_dirs = sorted(
-        (int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := GLEASON_MAP_DIR.match(p.name))
+        (int(m.group(1)), p)
+        for p in root.iterdir()
+        if p.is_dir() and (m := GLEASON_MAP_DIR.match(p.name))
     )
     if not map_dirs:
-        raise InputDataError(root, "no Maps1_T ... Maps6_T folders.\n" + GLEASON_LAYOUT.format(root=root))
+        raise InputDataError(
+            root, "no Maps1_T ... Maps6_T folders.\n" + GLEASON_LAYOUT.format(root=root)
+        )
     records = []
     for image in sorted(image_dir.glob("*.jpg")):
         maps = tuple(
@@ -113,7 +126,9 @@ def kits_records(root: str | Path, cases: list[str] | None = None) -> list[Volum
         present = {p.name for p in folders}
         absent = [c for c in cases if c not in present]
         if absent:
-            raise InputDataError(root / absent[0], f"case folder is missing ({len(absent)} cases absent)")
+            raise InputDataError(
+                root / absent[0], f"case folder is missing ({len(absent)} cases absent)"
+            )
         folders = [root / c for c in cases]
     if not folders:
         raise InputDataError(root, "no case_NNNNN folders found")
@@ -125,7 +140,9 @@ def kits_records(root: str | Path, cases: list[str] | None = None) -> list[Volum
         elif dicom.is_dir():
             imaging = dicom
         else:
-            raise InputDataError(folder, "case has neither imaging.nii.gz nor an imaging/ DICOM folder")
+            raise InputDataError(
+                folder, "case has neither imaging.nii.gz nor an imaging/ DICOM folder"
+            )
         segmentation = folder / "segmentation.nii.gz"
         if not segmentation.is_file():
             raise InputDataError(segmentation, "segmentation is missing for this case")
@@ -147,14 +164,21 @@ def custom_records(csv_path: str | Path) -> list[ImageRecord]:
     table = pd.read_csv(csv_path, dtype=str)
     absent = [c for c in CUSTOM_COLUMNS if c not in table.columns]
     if absent:
-        raise InputDataError(csv_path, f"CSV lacks the column(s) {', '.join(absent)}; needs {', '.join(CUSTOM_COLUMNS)}")
+        raise InputDataError(
+            csv_path,
+            f"CSV lacks the column(s) {', '.join(absent)}; needs {', '.join(CUSTOM_COLUMNS)}",
+        )
     records = []
     for row in table.itertuples(index=False):
         image, mask = (csv_path.parent / row.image), (csv_path.parent / row.mask)
         for path in (image, mask):
             if not path.is_file():
                 raise InputDataError(path, f"listed in {csv_path.name} but missing")
-        records.append(ImageRecord(Path(row.image).stem, image, (mask,), case=str(row.case), label=str(row.label)))
+        records.append(
+            ImageRecord(
+                Path(row.image).stem, image, (mask,), case=str(row.case), label=str(row.label)
+            )
+        )
     ids = [r.slice_id for r in records]
     if len(set(ids)) != len(ids):
         raise InputDataError(csv_path, "image file names (without extension) must be unique")

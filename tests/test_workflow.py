@@ -1,0 +1,183 @@
+"""Snakemake end to end: the demo DAG, reruns, partial reruns, the full-protocol plan, bad input."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "src", "report", "envs", "profiles")
+DATASETS = ("skin", "prostate", "kidney")
+
+pytestmark = pytest.mark.e2e
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(
+                src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
+        else:
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def planned_jobs(output: str) -> Counter:
+    """Rule → job count from the 'Job stats' table of a dry run."""
+    counts = Counter()
+    in_table = False
+    for line in output.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if match and match.group(1) != "total":
+                counts[match.group(1)] = int(match.group(2))
+            elif line.strip() == "" and counts:
+                break
+    return counts
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo workflow, run once in a fresh copy of the repository."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("demo"))
+    snakemake(workdir, "--configfile", "config/demo.yaml")
+    return workdir
+
+
+def test_demo_produces_slices_splits_and_table_s2(demo):
+    config = yaml.safe_load((demo / "config" / "demo.yaml").read_text())
+    for dataset in DATASETS:
+        manifest = pd.read_csv(demo / "results" / dataset / "slices" / "manifest.csv")
+        assert len(manifest) > 0 and (demo / manifest["image"].iloc[0]).is_file()
+        for regime in ("split1", "split2", "train40"):
+            split = pd.read_csv(demo / "results" / dataset / "splits" / f"{regime}.csv")
+            assert set(split["subset"]) == {"train", "test"}
+            assert len(split) == len(manifest)
+    kidney = pd.read_csv(demo / "results" / "kidney" / "splits" / "split1.csv")
+    assert (kidney.groupby("case")["subset"].nunique() == 1).all()  # demo groups kidney by case
+    assert config["datasets"]["kidney"]["splits"]["group_by_case"]
+    table = pd.read_csv(demo / "results" / "tables" / "table_s2.csv")
+    assert set(table["dataset"]) == set(DATASETS)
+    assert "split1 train n (%)" in (demo / "results" / "tables" / "table_s2.md").read_text()
+    assert (demo / "logs" / "make_slices" / "kidney.log").is_file()
+    assert (demo / "benchmarks" / "make_slices" / "kidney.tsv").is_file()
+
+
+def test_finished_demo_has_nothing_left_to_do(demo):
+    assert "Nothing to be done" in snakemake(demo, "-n", "--configfile", "config/demo.yaml").stdout
+
+
+def test_rerun_from_scratch_is_byte_identical(demo, tmp_path):
+    other = copy_workflow(tmp_path / "again")
+    snakemake(other, "--configfile", "config/demo.yaml")
+    for dataset in DATASETS:
+        for name in (
+            "slices/manifest.csv",
+            "splits/split1.csv",
+            "splits/split2.csv",
+            "splits/train40.csv",
+        ):
+            first = (demo / "results" / dataset / name).read_bytes()
+            assert first == (other / "results" / dataset / name).read_bytes(), (
+                f"{dataset}/{name} differs"
+            )
+    assert (demo / "results/tables/table_s2.csv").read_bytes() == (
+        other / "results/tables/table_s2.csv"
+    ).read_bytes()
+
+
+def test_editing_split_code_reruns_splits_only(demo, tmp_path):
+    other = tmp_path / "edited"
+    shutil.copytree(demo, other, symlinks=True)
+    with open(other / "src" / "synergyseg" / "splits.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert jobs["split_data"] == 6 and jobs["deplete_split"] == 3 and jobs["table_s2"] == 1
+    assert "make_slices" not in jobs and "make_phantom" not in jobs
+
+
+def test_changing_split_settings_reruns_splits_only(demo, tmp_path):
+    other = tmp_path / "params"
+    shutil.copytree(demo, other, symlinks=True)
+    config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
+    config["splits"]["stratify"] = False
+    (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert jobs["split_data"] == 6 and "make_slices" not in jobs
+
+
+def test_full_protocol_dry_run_plans_the_data_half(tmp_path):
+    workdir = copy_workflow(tmp_path / "full")
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "config/config.yaml").stdout)
+    assert jobs == {
+        "download_kits19_case": 210,
+        "download_isic_part": 6,
+        "extract_isic": 1,
+        "fetch_isic_labels": 1,
+        "check_local_data": 1,
+        "make_slices": 3,
+        "split_data": 15,
+        "deplete_split": 12,
+        "table_s2": 1,
+        "all": 1,
+    }
+
+
+def test_missing_gleason_data_stops_with_the_layout(tmp_path):
+    workdir = copy_workflow(tmp_path / "gleason")
+    config = {
+        "datasets": {
+            "prostate": {
+                "format": "gleason2019",
+                "source": "local",
+                "path": "nowhere/gleason",
+                "slices": {"width": 64, "height": 64},
+            }
+        }
+    }
+    (workdir / "config" / "mine.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--configfile", "config/mine.yaml", check=False)
+    assert result.returncode != 0
+    log = (workdir / "logs" / "check_local_data" / "prostate.log").read_text()
+    assert "Train Imgs: folder is missing" in log and "Maps1_T" in log
+    assert not (workdir / "resources" / "checked" / "prostate.csv").exists()
+
+
+def test_bad_config_key_stops_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path / "badkey")
+    config = yaml.safe_load((workdir / "config" / "demo.yaml").read_text())
+    config["splits"]["n_split"] = 3
+    (workdir / "config" / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--configfile", "config/bad.yaml", check=False)
+    assert result.returncode != 0
+    assert "'n_split' was unexpected" in result.stderr + result.stdout
+    assert not (workdir / "resources").exists()
