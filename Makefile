@@ -20,6 +20,8 @@ demo: $(STAMP)
 	@echo "  results/<dataset>/slices/manifest.csv   one row per slice (PNGs in results/<dataset>/slices/png)"
 	@echo "  results/<dataset>/splits/<regime>.csv   train/test manifests (split1.., train40..)"
 	@echo "  results/tables/table_s2.md              clinical labels per split and side"
+	@echo "  results/<dataset>/models/...            TII and LMI checkpoints per regime and replicate"
+	@echo "  results/<dataset>/predictions/...       test-set probability maps (uint8 .npz)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,6 +1,7 @@
 """synergyseg: does ImageNet transfer (TII) beat medical-only training (LMI) here, and do they combine?
 
-Stages follow the study's Methods: raw data → slices → 80:20 splits and depletion regimes.
+Stages follow the study's Methods: raw data → slices → 80:20 splits and depletion regimes →
+one VGG16-UNet per dataset × regime × init × replicate → test-set predictions.
 Run `snakemake --cores all` (demo) or `--configfile config/config.yaml` (the full protocol).
 """
 
@@ -22,10 +23,14 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     index=r"\d+",
     percent=r"\d+",
+    regime="|".join(REGIMES),
+    init="tii|lmi",
+    rep=r"\d+",
 
 
 include: "rules/data.smk"
 include: "rules/splits.smk"
+include: "rules/train.smk"
 
 
 rule all:

@@ -117,6 +117,22 @@ def previous_regime(wildcards):
     return f"results/{wildcards.dataset}/splits/train{percents[position - 1]}.csv"
 
 
+INITS = config["train"]["inits"]
+REPLICATES = list(range(1, config["train"]["replicates"] + 1))
+
+
+def pretrained_weights(wildcards):
+    """The encoder weights a TII job loads (none for LMI)."""
+    if wildcards.init != "tii":
+        return []
+    source = config["pretrained"]["source"]
+    if source == "imagenet":
+        return "resources/weights/imagenet_vgg16.pth"
+    if source == "pretrain":
+        return "resources/weights/pretrained_encoder.pth"
+    return config["pretrained"]["path"]
+
+
 def final_outputs():
     """Everything `rule all` asks for, from the config."""
     outputs = expand("results/{dataset}/slices/manifest.csv", dataset=DATASETS)
@@ -124,4 +140,11 @@ def final_outputs():
         "results/{dataset}/splits/{regime}.csv", dataset=DATASETS, regime=REGIMES
     )
     outputs += ["results/tables/table_s2.csv", "results/tables/table_s2.md"]
+    outputs += expand(
+        "results/{dataset}/predictions/{regime}/{init}/rep{rep}.npz",
+        dataset=DATASETS,
+        regime=REGIMES,
+        init=INITS,
+        rep=REPLICATES,
+    )
     return outputs

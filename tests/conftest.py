@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
+
 import numpy as np
 import pytest
 
@@ -21,3 +25,36 @@ def phantom_root(tmp_path_factory):
     phantoms.write_phantom("gleason2019", {"n": 12, "side": 96}, 8, root / "prostate")
     phantoms.write_phantom("kits19", {"n": 4, "side": 48, "n_slices": 16}, 9, root / "kidney")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_split(phantom_root, tmp_path_factory):
+    """A split manifest over 25 ISIC-phantom slices of 64x64 (cwd-independent absolute paths)."""
+    from synergyseg.data import slicing
+    from synergyseg.io import write_csv
+    from synergyseg.splits import SplitSettings, random_split
+
+    out = tmp_path_factory.mktemp("tiny")
+    skin = phantom_root / "skin"
+    records = slicing.find_records("isic", skin, skin / "labels.csv")
+    manifest = slicing.make_slices(
+        "isic", records, slicing.SliceSettings(64, 64), out / "png", out / "manifest.csv"
+    )
+    split = random_split(manifest, SplitSettings(), seed=1)
+    write_csv(split, out / "split1.csv")
+    return out / "split1.csv"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Serve ``tmp_path/www`` on a free loopback port for one test."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()

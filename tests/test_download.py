@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
-import threading
 import zipfile
 
 import pandas as pd
@@ -14,21 +11,6 @@ import pytest
 
 from synergyseg.data import download
 from synergyseg.errors import InputDataError
-
-
-@pytest.fixture
-def server(tmp_path):
-    """Serve ``tmp_path/www`` on a free loopback port for one test."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def test_fetch_downloads_and_verifies(server, tmp_path):

@@ -9,6 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -90,6 +92,44 @@ def test_demo_produces_slices_splits_and_table_s2(demo):
     assert "split1 train n (%)" in (demo / "results" / "tables" / "table_s2.md").read_text()
     assert (demo / "logs" / "make_slices" / "kidney.log").is_file()
     assert (demo / "benchmarks" / "make_slices" / "kidney.tsv").is_file()
+    for init in ("tii", "lmi"):
+        assert (demo / f"results/kidney/models/train40/{init}/rep2.pt").is_file()
+        history = pd.read_csv(demo / f"logs/train_model/kidney/split1/{init}/rep1.epochs.csv")
+        assert len(history) == config["datasets"]["kidney"]["epochs"]
+
+
+def dice(prediction: np.ndarray, mask: np.ndarray) -> float:
+    """Dice of the P >= 0.5 mask, computed here independently of the package."""
+    binary = prediction >= 128
+    return 2 * (binary & mask).sum() / (binary.sum() + mask.sum())
+
+
+def test_demo_models_learn(demo):
+    """Per test image with foreground: median Dice over the replicates; then the median over
+    images must reach 0.6 for TII and LMI on every dataset (selected split: split1)."""
+    for dataset in DATASETS:
+        split = pd.read_csv(demo / "results" / dataset / "splits" / "split1.csv").set_index(
+            "slice_id"
+        )
+        for init in ("tii", "lmi"):
+            per_rep = []
+            for rep in (1, 2):
+                with np.load(
+                    demo / f"results/{dataset}/predictions/split1/{init}/rep{rep}.npz"
+                ) as data:
+                    ids, probs = data["slice_ids"], data["probs"]
+                assert list(ids) == list(split.index[split["subset"] == "test"])
+                scores = {}
+                for slice_id, prob in zip(ids, probs, strict=True):
+                    mask = (
+                        cv2.imread(str(demo / split.loc[slice_id, "mask"]), cv2.IMREAD_GRAYSCALE)
+                        > 0
+                    )
+                    if mask.any():
+                        scores[slice_id] = dice(prob, mask)
+                per_rep.append(pd.Series(scores))
+            median = float(pd.concat(per_rep, axis=1).median(axis=1).median())
+            assert median >= 0.6, f"{dataset} {init}: median test Dice {median:.3f}"
 
 
 def test_finished_demo_has_nothing_left_to_do(demo):
@@ -98,7 +138,7 @@ def test_finished_demo_has_nothing_left_to_do(demo):
 
 def test_rerun_from_scratch_is_byte_identical(demo, tmp_path):
     other = copy_workflow(tmp_path / "again")
-    snakemake(other, "--configfile", "config/demo.yaml")
+    snakemake(other, "results/tables/table_s2.csv", "--configfile", "config/demo.yaml")
     for dataset in DATASETS:
         for name in (
             "slices/manifest.csv",
@@ -115,30 +155,45 @@ def test_rerun_from_scratch_is_byte_identical(demo, tmp_path):
     ).read_bytes()
 
 
-def test_editing_split_code_reruns_splits_only(demo, tmp_path):
-    other = tmp_path / "edited"
-    shutil.copytree(demo, other, symlinks=True)
-    with open(other / "src" / "synergyseg" / "splits.py", "a") as handle:
+def edited_copy(demo: Path, dest: Path) -> Path:
+    shutil.copytree(demo, dest, symlinks=True)
+    return dest
+
+
+def test_editing_prediction_code_repredicts_without_retraining(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "edited")
+    with open(other / "src" / "synergyseg" / "predict.py", "a") as handle:
         handle.write("\n# an edit\n")
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    assert jobs["split_data"] == 6 and jobs["deplete_split"] == 3 and jobs["table_s2"] == 1
-    assert "make_slices" not in jobs and "make_phantom" not in jobs
+    assert jobs["predict"] == 36
+    assert not {"train_model", "make_slices", "split_data", "pretrain_encoder"} & set(jobs)
 
 
-def test_changing_split_settings_reruns_splits_only(demo, tmp_path):
-    other = tmp_path / "params"
-    shutil.copytree(demo, other, symlinks=True)
+def test_editing_table_code_reruns_the_table_only(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "tables")
+    with open(other / "src" / "synergyseg" / "tables.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert jobs == {"table_s2": 1, "all": 1}
+
+
+def test_changing_prediction_settings_never_retrains(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "params")
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
-    config["splits"]["stratify"] = False
+    config["predict"]["batch_size"] = 7
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    assert jobs["split_data"] == 6 and "make_slices" not in jobs
+    assert jobs["predict"] == 36 and "train_model" not in jobs and "make_phantom" not in jobs
 
 
-def test_full_protocol_dry_run_plans_the_data_half(tmp_path):
+def test_full_protocol_dry_run_plans_270_gpu_training_jobs(tmp_path):
     workdir = copy_workflow(tmp_path / "full")
-    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "config/config.yaml").stdout)
+    output = snakemake(workdir, "-n", "--configfile", "config/config.yaml").stdout
+    jobs = planned_jobs(output)
     assert jobs == {
+        "fetch_imagenet_weights": 1,
+        "train_model": 270,
+        "predict": 270,
         "download_kits19_case": 210,
         "download_isic_part": 6,
         "extract_isic": 1,
@@ -150,6 +205,10 @@ def test_full_protocol_dry_run_plans_the_data_half(tmp_path):
         "table_s2": 1,
         "all": 1,
     }
+    blocks = output.split("rule ")
+    train_blocks = [b for b in blocks if b.startswith("train_model:")]
+    assert len(train_blocks) == 270
+    assert all(re.search(r"resources: .*\bgpu=1\b", b) for b in train_blocks)
 
 
 def test_missing_gleason_data_stops_with_the_layout(tmp_path):

@@ -51,6 +51,15 @@ def check_config(config: dict[str, Any]) -> None:
         phantom = dataset.get("phantom", {})
         if phantom.get("min_side", 0) > phantom.get("max_side", float("inf")):
             raise ConfigError(f"{key}.phantom.min_side", "must not exceed max_side")
+    pretrained, model = config["pretrained"], config["model"]
+    if pretrained["source"] == "imagenet" and model["width"] != 1.0:
+        raise ConfigError(
+            "model.width",
+            f"is {model['width']}, but ImageNet weights fit width 1.0 only; "
+            "use pretrained.source: pretrain for narrow models",
+        )
+    if pretrained["source"] == "file" and not pretrained.get("path"):
+        raise ConfigError("pretrained.path", "pretrained.source: file needs a path")
     splits, depletion = config["splits"], config["depletion"]
     fractions = depletion["train_fractions"]
     top_train = 1 - splits["test_fraction"]

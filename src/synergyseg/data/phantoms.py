@@ -253,10 +253,10 @@ def kidney_volume(rng: np.random.Generator, n_slices: int, rows: int, cols: int)
     for side_sign in (-1, 1):
         cy = rows * rng.uniform(0.6, 0.68)
         cx = cols / 2 + side_sign * cols * rng.uniform(0.2, 0.25)
-        ry, rx = rows * rng.uniform(0.09, 0.12), cols * rng.uniform(0.06, 0.08)
+        ry, rx = rows * rng.uniform(0.11, 0.14), cols * rng.uniform(0.07, 0.09)
         kidney = ((z - z_mid) / z_half) ** 2 + ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1
         seg[kidney] = 1
-        hu[kidney] = 180.0  # contrast-enhanced cortex
+        hu[kidney] = 210.0  # contrast-enhanced parenchyma
         if side_sign == 1 and rng.random() < 0.8:
             tz, ty, tx = z_mid + rng.normal(0, z_half / 3), cy - ry * 0.6, cx + rx * 0.5
             r = min(ry, rx) * rng.uniform(0.6, 1.0)
@@ -264,7 +264,7 @@ def kidney_volume(rng: np.random.Generator, n_slices: int, rows: int, cols: int)
                 (x - tx) / r
             ) ** 2 <= 1
             seg[tumour & body] = 2
-            hu[tumour & body] = 70.0
+            hu[tumour & body] = 120.0  # enhances less than the kidney, more than muscle
     hu += 25.0 * np.stack([smooth_noise(rng, (rows, cols), 1.5) for _ in range(n_slices)])
     hu[~np.broadcast_to(body, hu.shape)] = -1000.0 + rng.normal(
         0, 5, hu[~np.broadcast_to(body, hu.shape)].shape

@@ -1,0 +1,89 @@
+"""Pretrained weights → one checkpoint per dataset × regime × init × replicate → predictions."""
+
+
+localrules:
+    fetch_imagenet_weights,
+
+
+rule fetch_imagenet_weights:
+    output:
+        "resources/weights/imagenet_vgg16.pth",
+    log:
+        "logs/fetch_imagenet_weights/imagenet_vgg16.log",
+    conda:
+        "../envs/synergyseg.yaml"
+    script:
+        "../workflow/scripts/fetch_imagenet_weights.py"
+
+
+rule pretrain_encoder:
+    input:
+        code=package_files("pretrain.py", "model.py"),
+    output:
+        "resources/weights/pretrained_encoder.pth",
+    params:
+        pretrain=canonical(config["pretrained"]["pretrain"]),
+        width=config["model"]["width"],
+        seed=config["seed"],
+    threads: 2
+    log:
+        "logs/pretrain_encoder/pretrained_encoder.log",
+    benchmark:
+        "benchmarks/pretrain_encoder/pretrained_encoder.tsv"
+    conda:
+        "../envs/synergyseg.yaml"
+    script:
+        "../workflow/scripts/pretrain_encoder.py"
+
+
+rule train_model:
+    input:
+        split="results/{dataset}/splits/{regime}.csv",
+        weights=pretrained_weights,
+        code=package_files(
+            "model.py", "train.py", "samples.py", "preprocess.py", "weights.py", "gpu.py"
+        ),
+    output:
+        "results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
+    params:
+        train=canonical(config["train"]),
+        model=canonical(config["model"]),
+        epochs=dataset_setting("epochs"),
+        seed=config["seed"],
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["train"]["mem_mb"],
+        runtime=config["train"]["runtime"],
+    log:
+        main="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.log",
+        history="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.epochs.csv",
+    benchmark:
+        "benchmarks/train_model/{dataset}/{regime}/{init}/rep{rep}.tsv"
+    conda:
+        "../envs/synergyseg.yaml"
+    script:
+        "../workflow/scripts/train_model.py"
+
+
+rule predict:
+    input:
+        model="results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
+        split="results/{dataset}/splits/{regime}.csv",
+        code=package_files("predict.py", "model.py", "samples.py", "preprocess.py", "gpu.py"),
+    output:
+        "results/{dataset}/predictions/{regime}/{init}/rep{rep}.npz",
+    params:
+        batch_size=config["predict"]["batch_size"],
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["train"]["mem_mb"],
+    log:
+        "logs/predict/{dataset}/{regime}/{init}/rep{rep}.log",
+    benchmark:
+        "benchmarks/predict/{dataset}/{regime}/{init}/rep{rep}.tsv"
+    conda:
+        "../envs/synergyseg.yaml"
+    script:
+        "../workflow/scripts/predict.py"

@@ -1,0 +1,106 @@
+"""Claim one GPU per job on a shared workstation.
+
+Snakemake counts ``gpu`` as a plain resource and never sets ``CUDA_VISIBLE_DEVICES``, so with
+``--resources gpu=2`` two jobs would both land on GPU 0. Each GPU job therefore takes an
+exclusive ``flock`` on one lock file per device and uses the first it gets. The kernel drops
+the lock when the process ends, however it ends, so a killed job never leaves a device
+blocked. An existing ``CUDA_VISIBLE_DEVICES`` (set by SLURM or by the user) is honoured: only
+those devices are candidates, and lock files are named after their physical ids.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeviceClaim:
+    """A held device: ``index`` among the visible devices, the physical id, the open lock."""
+
+    index: int
+    physical_id: str
+    lock: IO | None
+
+    @property
+    def torch_device(self) -> str:
+        return f"cuda:{self.index}"
+
+    def release(self) -> None:
+        if self.lock is not None:
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+            self.lock.close()
+            self.lock = None
+
+
+def default_lock_dir() -> Path:
+    """One folder per machine (not per workflow), so separate runs also share devices fairly."""
+    return Path(tempfile.gettempdir()) / "synergyseg-gpu-locks"
+
+
+def visible_ids(device_count: int, env: dict[str, str] | None = None) -> list[str]:
+    """Physical ids of the devices this process may use."""
+    env = os.environ if env is None else env
+    listed = env.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None and listed.strip() != "":
+        ids = [part.strip() for part in listed.split(",") if part.strip()]
+        return ids[:device_count]
+    return [str(i) for i in range(device_count)]
+
+
+def claim_gpu(
+    device_count: int,
+    lock_dir: str | Path | None = None,
+    timeout: float = 0.0,
+    poll: float = 5.0,
+    env: dict[str, str] | None = None,
+) -> DeviceClaim:
+    """Lock the first free visible device; wait up to ``timeout`` seconds for one to free up."""
+    ids = visible_ids(device_count, env)
+    if not ids:
+        raise RuntimeError("no CUDA device is visible to claim")
+    lock_dir = Path(lock_dir) if lock_dir else default_lock_dir()
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        for index, physical in enumerate(ids):
+            handle = open(lock_dir / f"gpu-{physical}.lock", "a+")  # noqa: SIM115 - held open
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}\n")
+            handle.flush()
+            log.info("claimed GPU %s (cuda:%d)", physical, index)
+            return DeviceClaim(index, physical, handle)
+        if time.monotonic() >= deadline:
+            raise RuntimeError(
+                f"all {len(ids)} visible GPUs ({', '.join(ids)}) are claimed by other jobs; "
+                f"run with --resources gpu=<number of GPUs> so Snakemake does not oversubscribe"
+            )
+        time.sleep(poll)
+
+
+def select_device(lock_dir: str | Path | None = None, timeout: float = 3600.0):
+    """(torch device, claim): a claimed GPU when CUDA is available, else the CPU (claim None).
+
+    Keep the returned claim alive for the whole job; its lock is released when the process ends.
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return torch.device("cpu"), None
+    claim = claim_gpu(torch.cuda.device_count(), lock_dir=lock_dir, timeout=timeout)
+    torch.cuda.set_device(claim.index)
+    return torch.device(claim.torch_device), claim

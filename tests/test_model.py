@@ -1,0 +1,104 @@
+"""VGG16-UNet: shapes, parameter count, Keras-style init, TII/LMI initialisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from synergyseg.model import ModelSpec, VGGUNet, build_model, upsample_logits
+
+
+@pytest.fixture(scope="module")
+def imagenet_like_state():
+    """A torchvision VGG16 state dict; random values (biases too) stand in for ImageNet offline."""
+    torch.manual_seed(0)
+    return {
+        k: torch.randn_like(v)
+        for k, v in torchvision.models.vgg16(weights=None).state_dict().items()
+    }
+
+
+@pytest.mark.parametrize("height, width", [(416, 608), (512, 512)])
+def test_default_variant_gives_half_resolution_logits(height, width):
+    model = VGGUNet(ModelSpec("default", 0.25)).eval()
+    with torch.no_grad():
+        logits = model(torch.zeros(1, 3, height, width))
+    assert logits.shape == (1, 2, height // 2, width // 2)
+    assert upsample_logits(logits, (height, width)).shape == (1, 2, height, width)
+
+
+@pytest.mark.parametrize("height, width", [(416, 608), (512, 512)])
+def test_full_variant_gives_full_resolution_logits(height, width):
+    model = VGGUNet(ModelSpec("full", 0.25)).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, height, width)).shape == (1, 2, height, width)
+
+
+def test_default_variant_has_12_3_million_parameters():
+    n = sum(p.numel() for p in VGGUNet(ModelSpec("default", 1.0)).parameters())
+    # VGG16 blocks 1-4 (7,635,264) + decoder 512/256/128/64 with BN + 3x3 head
+    assert n == 12_321_026
+
+
+def test_encoder_is_torchvision_vgg16_features_up_to_block_4():
+    ours = VGGUNet(ModelSpec("default", 1.0)).encoder
+    theirs = torchvision.models.vgg16(weights=None).features[:24]
+    assert [type(m) for m in ours] == [type(m) for m in theirs]
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in theirs.state_dict().items()
+    }
+
+
+def test_new_layers_use_glorot_uniform_zero_bias_and_keras_batchnorm():
+    torch.manual_seed(1)
+    model = VGGUNet(ModelSpec("default", 0.5))
+    conv = model.decoder[1][0]
+    fan_in = conv.in_channels * 9
+    fan_out = conv.out_channels * 9
+    bound = (6 / (fan_in + fan_out)) ** 0.5
+    assert conv.weight.abs().max() <= bound
+    assert conv.weight.abs().max() > 0.9 * bound  # uniform over the whole range
+    assert torch.count_nonzero(conv.bias) == 0
+    bn = model.decoder[1][2]
+    assert isinstance(bn, nn.BatchNorm2d) and bn.eps == 1e-3 and bn.momentum == 0.01  # Keras 0.99
+
+
+def test_tii_encoder_equals_the_given_weights_and_lmi_does_not(imagenet_like_state):
+    torch.manual_seed(2)
+    tii = build_model(ModelSpec("default", 1.0), "tii", imagenet_like_state, "vgg16.pth")
+    lmi = build_model(ModelSpec("default", 1.0), "lmi")
+    for key, tensor in tii.encoder.state_dict().items():
+        assert torch.equal(tensor, imagenet_like_state[f"features.{key}"]), key
+    for key, tensor in lmi.encoder.state_dict().items():
+        assert not torch.equal(tensor, imagenet_like_state[f"features.{key}"]), key
+    # the decoders are initialised the same way for both (Glorot, zero bias)
+    assert torch.count_nonzero(tii.decoder[0][0].bias) == 0
+
+
+def test_full_variant_loads_all_five_blocks(imagenet_like_state):
+    model = build_model(ModelSpec("full", 1.0), "tii", imagenet_like_state, "vgg16.pth")
+    assert torch.equal(model.encoder[28].weight, imagenet_like_state["features.28.weight"])
+
+
+def test_missing_or_unexpected_keys_fail_loudly(imagenet_like_state):
+    broken = dict(imagenet_like_state)
+    del broken["features.10.weight"]
+    with pytest.raises(ValueError, match=r"vgg16.pth: not a VGG16 encoder.*features.10.weight"):
+        build_model(ModelSpec(), "tii", broken, "vgg16.pth")
+    extra = dict(imagenet_like_state, **{"head.weight": torch.zeros(1)})
+    with pytest.raises(ValueError, match=r"unexpected \['head.weight'\]"):
+        build_model(ModelSpec(), "tii", extra, "vgg16.pth")
+
+
+def test_imagenet_weights_do_not_fit_a_narrow_model(imagenet_like_state):
+    with pytest.raises(ValueError, match="width 1.0 only"):
+        build_model(ModelSpec("default", 0.5), "tii", imagenet_like_state, "vgg16.pth")
+
+
+def test_bad_spec_is_refused():
+    with pytest.raises(ValueError, match="variant"):
+        ModelSpec("resnet")
+    with pytest.raises(ValueError, match="init must be"):
+        build_model(ModelSpec("default", 0.25), "imagenet")
