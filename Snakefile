@@ -1,7 +1,8 @@
 """synergyseg: does ImageNet transfer (TII) beat medical-only training (LMI) here, and do they combine?
 
 Stages follow the study's Methods: raw data → slices → 80:20 splits and depletion regimes →
-one VGG16-UNet per dataset × regime × init × replicate → test-set predictions.
+one VGG16-UNet per dataset × regime × init × replicate → test-set predictions →
+per-image metrics.
 Run `snakemake --cores all` (demo) or `--configfile config/config.yaml` (the full protocol).
 """
 
@@ -31,6 +32,7 @@ wildcard_constraints:
 include: "rules/data.smk"
 include: "rules/splits.smk"
 include: "rules/train.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

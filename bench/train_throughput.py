@@ -74,7 +74,7 @@ def main() -> None:
         model = VGGUNet(ModelSpec(args.variant, args.model_width)).to(device)
         rate = images_per_second(model, x, y, args.steps, bf16, channels_last)
         baseline = baseline or rate
-        print(f"{name:32s} {rate:9.1f} images/s   x{rate / baseline:5.2f}")
+        print(f"{name:32s} {rate:10.2f} images/s   x{rate / baseline:5.2f}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ sys.path.insert(0, str(SRC_DIR))
 _inherited = os.environ.get("PYTHONPATH")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC_DIR), _inherited])))
 
-from synergyseg.config import ConfigError, check_config
+from synergyseg.config import TRAINING_OPTIONS, ConfigError, check_config
 
 try:
     check_config(config)
@@ -133,6 +133,19 @@ def pretrained_weights(wildcards):
     return config["pretrained"]["path"]
 
 
+def training_options():
+    """Only the `train` keys that change what a model learns (not replicates, threads, memory)."""
+    return canonical({k: config["train"][k] for k in TRAINING_OPTIONS})
+
+
+def kits_case_list(wildcards):
+    """The KiTS19 cases to slice: the configured number for downloads, else all found."""
+    ds = dataset_config(wildcards)
+    if ds["format"] == "kits19" and ds["source"] == "download":
+        return kits_cases(wildcards.dataset)
+    return None
+
+
 def final_outputs():
     """Everything `rule all` asks for, from the config."""
     outputs = expand("results/{dataset}/slices/manifest.csv", dataset=DATASETS)
@@ -141,7 +154,7 @@ def final_outputs():
     )
     outputs += ["results/tables/table_s2.csv", "results/tables/table_s2.md"]
     outputs += expand(
-        "results/{dataset}/predictions/{regime}/{init}/rep{rep}.npz",
+        "results/{dataset}/metrics/{regime}/{init}/rep{rep}.csv",
         dataset=DATASETS,
         regime=REGIMES,
         init=INITS,

@@ -10,7 +10,7 @@ localrules:
 
 rule make_phantom:
     input:
-        code=package_files("data/phantoms.py"),
+        code=package_files("data/phantoms.py", "seeds.py", "io.py"),
     output:
         directory("resources/phantom/{dataset}"),
     log:
@@ -58,6 +58,7 @@ rule download_isic_part:
 
 rule extract_isic:
     input:
+        code=package_files("data/download.py", "io.py"),
         zips=lambda wc: expand(
             "resources/raw/{dataset}/zips/{part}.zip",
             dataset=wc.dataset,
@@ -115,12 +116,15 @@ rule make_slices:
         format=dataset_setting("format"),
         raw=raw_root,
         labels=labels_csv,
+        cases=kits_case_list,
         slices=dataset_setting("slices"),
     script:
         "../workflow/scripts/make_slices.py"
 
 
 rule check_local_data:
+    input:
+        code=package_files("data/slicing.py", "data/sources.py"),
     output:
         "resources/checked/{dataset}.csv",
     log:

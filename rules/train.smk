@@ -18,7 +18,7 @@ rule fetch_imagenet_weights:
 
 rule pretrain_encoder:
     input:
-        code=package_files("pretrain.py", "model.py"),
+        code=package_files("pretrain.py", "model.py", "preprocess.py", "seeds.py", "io.py"),
     output:
         "resources/weights/pretrained_encoder.pth",
     params:
@@ -41,12 +41,20 @@ rule train_model:
         split="results/{dataset}/splits/{regime}.csv",
         weights=pretrained_weights,
         code=package_files(
-            "model.py", "train.py", "samples.py", "preprocess.py", "weights.py", "gpu.py"
+            "model.py",
+            "train.py",
+            "samples.py",
+            "preprocess.py",
+            "weights.py",
+            "gpu.py",
+            "seeds.py",
+            "io.py",
+            "config.py",
         ),
     output:
         "results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
     params:
-        train=canonical(config["train"]),
+        train=training_options(),
         model=canonical(config["model"]),
         epochs=dataset_setting("epochs"),
         seed=config["seed"],
@@ -70,7 +78,9 @@ rule predict:
     input:
         model="results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
         split="results/{dataset}/splits/{regime}.csv",
-        code=package_files("predict.py", "model.py", "samples.py", "preprocess.py", "gpu.py"),
+        code=package_files(
+            "predict.py", "model.py", "samples.py", "preprocess.py", "gpu.py", "io.py"
+        ),
     output:
         "results/{dataset}/predictions/{regime}/{init}/rep{rep}.npz",
     params:

@@ -92,3 +92,19 @@ def test_oblique_direction_is_refused():
     image.SetDirection((c, c, 0, -c, c, 0, 0, 0, 1))
     with pytest.raises(ValueError, match="axial axis"):
         ct.axial_stack(image)
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path):
+    import os
+
+    from synergyseg.io import atomic_directory, write_text
+
+    mask = os.umask(0o022)
+    try:
+        write_text("x", tmp_path / "a.txt")
+        with atomic_directory(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

@@ -73,7 +73,7 @@ def test_tii_encoder_equals_the_given_weights_and_lmi_does_not(imagenet_like_sta
         assert torch.equal(tensor, imagenet_like_state[f"features.{key}"]), key
     for key, tensor in lmi.encoder.state_dict().items():
         assert not torch.equal(tensor, imagenet_like_state[f"features.{key}"]), key
-    # the decoders are initialised the same way for both (Glorot, zero bias)
+    # new layers get Glorot weights and zero biases in both
     assert torch.count_nonzero(tii.decoder[0][0].bias) == 0
 
 

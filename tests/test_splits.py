@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synergyseg.splits import (
-    SplitSettings,
-    deplete,
-    depletion_name,
-    label_table,
-    random_split,
-    regime_order,
-    regime_seed,
-)
+from synergyseg.seeds import regime_seed
+from synergyseg.splits import SplitSettings, deplete, depletion_name, random_split
+from synergyseg.tables import label_table, regime_order
 
 
 def manifest(n=100, malignant=8, per_case=1):

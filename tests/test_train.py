@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from synergyseg.config import TRAINING_OPTIONS
 from synergyseg.errors import InputDataError
 from synergyseg.model import ModelSpec
 from synergyseg.predict import load_checkpoint, predict_split, read_predictions
@@ -31,6 +32,10 @@ def kill_after(epoch):
     return hook
 
 
+def record_epochs(into):
+    return into.append
+
+
 def test_killed_job_resumes_to_the_same_weights(tiny_split, tmp_path):
     straight = tmp_path / "straight.pt"
     train_model(SPEC, tiny_split, straight, tmp_path / "straight.csv")
@@ -40,8 +45,13 @@ def test_killed_job_resumes_to_the_same_weights(tiny_split, tmp_path):
         train_model(SPEC, tiny_split, resumed, tmp_path / "resumed.csv", on_epoch_end=kill_after(2))
     assert not resumed.exists()  # nothing that looks finished
     assert resume_path(resumed).is_file()
-    history = train_model(SPEC, tiny_split, resumed, tmp_path / "resumed.csv")
+    ran = []
+    history = train_model(
+        SPEC, tiny_split, resumed, tmp_path / "resumed.csv", on_epoch_end=record_epochs(ran)
+    )
+    assert ran == [3]  # only the epoch the killed job had not finished
     assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert len(pd.read_csv(tmp_path / "resumed.csv")) == 3
     assert not resume_path(resumed).exists()
 
     a = torch.load(straight, weights_only=True)["state_dict"]
@@ -70,13 +80,30 @@ def test_checkpoint_metadata_and_history(tiny_split, tmp_path):
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
 
 
-def test_settings_change_ignores_stale_resume_state(tiny_split, tmp_path):
+def test_stale_resume_state_is_ignored_when_settings_or_split_change(tiny_split, tmp_path):
     out = tmp_path / "rep1.pt"
     with pytest.raises(Killed):
         train_model(SPEC, tiny_split, out, tmp_path / "h.csv", on_epoch_end=kill_after(1))
     other = TrainSpec(**{**SPEC.as_dict(), "model": SPEC.model, "epochs": 2})
-    history = train_model(other, tiny_split, out, tmp_path / "h.csv")
-    assert [h["epoch"] for h in history] == [1, 2]
+    ran = []
+    train_model(other, tiny_split, out, tmp_path / "h.csv", on_epoch_end=record_epochs(ran))
+    assert ran == [1, 2]
+
+    with pytest.raises(Killed):
+        train_model(SPEC, tiny_split, out, tmp_path / "h.csv", on_epoch_end=kill_after(1))
+    changed = tmp_path / "split1.csv"
+    split = pd.read_csv(tiny_split)
+    first_test = split.index[split.subset == "test"][0]
+    split.loc[first_test, "subset"] = "train"  # a different split under the same settings
+    split.to_csv(changed, index=False)
+    ran = []
+    train_model(SPEC, changed, out, tmp_path / "h.csv", on_epoch_end=record_epochs(ran))
+    assert ran == [1, 2, 3]
+
+
+def test_training_options_are_exactly_the_spec_options():
+    required = {"dataset", "regime", "init", "rep", "seed", "epochs", "model"}
+    assert set(TRAINING_OPTIONS) == set(TrainSpec.__dataclass_fields__) - required
 
 
 def test_tii_and_lmi_of_a_replicate_see_the_same_data_order():
@@ -89,6 +116,11 @@ def test_tii_and_lmi_of_a_replicate_see_the_same_data_order():
         t.tolist() for t in epoch_batches(20, 4, None, tii.job_seed, 1)
     ]
     assert sorted(torch.cat(a).tolist()) == list(range(20))  # a full pass
+    ragged = epoch_batches(22, 4, None, 1, 1)  # full batches only; the 2 left over vary by epoch
+    assert [len(b) for b in ragged] == [4] * 5
+    assert set(torch.cat(ragged).tolist()) != set(
+        torch.cat(epoch_batches(22, 4, None, 1, 2)).tolist()
+    )
     steps = epoch_batches(5, 2, 6, 1, 1)  # fixed steps cycle through the data
     assert len(steps) == 6 and all(len(b) == 2 for b in steps)
 

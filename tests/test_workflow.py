@@ -94,6 +94,21 @@ def test_demo_produces_slices_splits_and_table_s2(demo):
     assert (demo / "benchmarks" / "make_slices" / "kidney.tsv").is_file()
     for init in ("tii", "lmi"):
         assert (demo / f"results/kidney/models/train40/{init}/rep2.pt").is_file()
+        metrics = pd.read_csv(demo / f"results/kidney/metrics/train40/{init}/rep2.csv")
+        assert list(metrics.columns) == [
+            "slice_id",
+            "label",
+            "tp",
+            "fp",
+            "tn",
+            "fn",
+            "auroc",
+            "dice",
+            "sensitivity",
+            "specificity",
+            "precision",
+        ]
+        assert metrics.loc[metrics["label"] == "no kidney", "dice"].isna().all()
         history = pd.read_csv(demo / f"logs/train_model/kidney/split1/{init}/rep1.epochs.csv")
         assert len(history) == config["datasets"]["kidney"]["epochs"]
 
@@ -165,7 +180,7 @@ def test_editing_prediction_code_repredicts_without_retraining(demo, tmp_path):
     with open(other / "src" / "synergyseg" / "predict.py", "a") as handle:
         handle.write("\n# an edit\n")
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    assert jobs["predict"] == 36
+    assert jobs["predict"] == 36 and jobs["compute_metrics"] == 36
     assert not {"train_model", "make_slices", "split_data", "pretrain_encoder"} & set(jobs)
 
 
@@ -186,6 +201,16 @@ def test_changing_prediction_settings_never_retrains(demo, tmp_path):
     assert jobs["predict"] == 36 and "train_model" not in jobs and "make_phantom" not in jobs
 
 
+def test_more_replicates_or_other_resources_never_retrain_existing_models(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "replicates")
+    config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
+    config["train"].update(replicates=3, threads=2, mem_mb=3000)
+    (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    # only rep3 is new: 3 datasets x 3 regimes x 2 inits
+    assert jobs == {"train_model": 18, "predict": 18, "compute_metrics": 18, "all": 1}
+
+
 def test_full_protocol_dry_run_plans_270_gpu_training_jobs(tmp_path):
     workdir = copy_workflow(tmp_path / "full")
     output = snakemake(workdir, "-n", "--configfile", "config/config.yaml").stdout
@@ -194,6 +219,7 @@ def test_full_protocol_dry_run_plans_270_gpu_training_jobs(tmp_path):
         "fetch_imagenet_weights": 1,
         "train_model": 270,
         "predict": 270,
+        "compute_metrics": 270,
         "download_kits19_case": 210,
         "download_isic_part": 6,
         "extract_isic": 1,

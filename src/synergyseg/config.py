@@ -9,6 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 DOWNLOADABLE = {"isic", "kits19"}
+# The keys of the `train` section that change what a training job computes (TrainSpec's
+# options). Only these reach train_model's params, so editing `replicates`, `threads` or
+# cluster resources never retrains a model. Kept here so the Snakefile need not import torch.
+TRAINING_OPTIONS = (
+    "batch_size",
+    "steps_per_epoch",
+    "monitor_fraction",
+    "augment",
+    "bf16",
+    "channels_last",
+)
 
 
 class ConfigError(ValueError):
@@ -62,7 +73,17 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError("pretrained.path", "pretrained.source: file needs a path")
     splits, depletion = config["splits"], config["depletion"]
     fractions = depletion["train_fractions"]
-    top_train = 1 - splits["test_fraction"]
+    for fraction in fractions:
+        if abs(fraction * 100 - round(fraction * 100)) > 1e-9:
+            raise ConfigError(
+                "depletion.train_fractions",
+                f"{fraction} is not a whole percentage; regimes are named train<percent>",
+            )
+    test_fractions = [splits["test_fraction"]] + [
+        d.get("splits", {}).get("test_fraction", splits["test_fraction"])
+        for d in config["datasets"].values()
+    ]
+    top_train = 1 - max(test_fractions)
     if any(f >= top_train for f in fractions[:1]):
         raise ConfigError(
             "depletion.train_fractions",

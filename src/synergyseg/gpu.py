@@ -4,8 +4,10 @@ Snakemake counts ``gpu`` as a plain resource and never sets ``CUDA_VISIBLE_DEVIC
 ``--resources gpu=2`` two jobs would both land on GPU 0. Each GPU job therefore takes an
 exclusive ``flock`` on one lock file per device and uses the first it gets. The kernel drops
 the lock when the process ends, however it ends, so a killed job never leaves a device
-blocked. An existing ``CUDA_VISIBLE_DEVICES`` (set by SLURM or by the user) is honoured: only
-those devices are candidates, and lock files are named after their physical ids.
+blocked. An existing ``CUDA_VISIBLE_DEVICES`` (set by the user) is honoured: only those
+devices are candidates, and lock files are named after their physical ids. Inside a SLURM job
+the scheduler has already given the job its own devices (often renumbered from 0 by the
+cgroup), so no lock is taken there.
 """
 
 from __future__ import annotations
@@ -101,6 +103,9 @@ def select_device(lock_dir: str | Path | None = None, timeout: float = 3600.0):
 
     if not torch.cuda.is_available():
         return torch.device("cpu"), None
+    if "SLURM_JOB_ID" in os.environ:
+        log.info("SLURM job: using its allocated device cuda:0 without a lock")
+        return torch.device("cuda:0"), None
     claim = claim_gpu(torch.cuda.device_count(), lock_dir=lock_dir, timeout=timeout)
     torch.cuda.set_device(claim.index)
     return torch.device(claim.torch_device), claim

@@ -20,6 +20,12 @@ import pandas as pd
 from synergyseg.errors import InputDataError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
@@ -36,6 +42,8 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600; give the result the permissions a plain open() would have
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -50,6 +58,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -80,25 +89,25 @@ def write_image(image: np.ndarray, path: str | Path, params: list[int] | None = 
             raise OSError(f"{path}: OpenCV could not write the image")
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """Read a colour image as an RGB uint8 array; a missing or undecodable file is a named error."""
-    path = Path(path)
+def _imread(path: Path, flags: int, what: str) -> np.ndarray:
+    """cv2.imread that names the file instead of returning None."""
     if not path.is_file():
-        raise InputDataError(path, "image file is missing")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        raise InputDataError(path, f"{what} file is missing")
+    image = cv2.imread(str(path), flags)
     if image is None:
         raise InputDataError(path, "not a readable image (corrupt or unsupported format)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Read a colour image as an RGB uint8 array; a missing or undecodable file is a named error."""
+    return cv2.cvtColor(_imread(Path(path), cv2.IMREAD_COLOR, "image"), cv2.COLOR_BGR2RGB)
 
 
 def read_gray(path: str | Path) -> np.ndarray:
     """Read a single-channel label/mask image unchanged (no colour conversion, no rescaling)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputDataError(path, "mask file is missing")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise InputDataError(path, "not a readable image (corrupt or unsupported format)")
+    image = _imread(path, cv2.IMREAD_UNCHANGED, "mask")
     if image.ndim == 3:
         # Some tools save label maps as 3 identical channels; anything else is not a label map.
         if not (
@@ -123,3 +132,9 @@ def read_binary_mask(path: str | Path, foreground: int = 255) -> np.ndarray:
             path, f"mask is not binary: found values {shown} besides 0 and {foreground}"
         )
     return (mask == foreground).astype(np.uint8)
+
+
+def read_predictions(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(slice_ids, probs uint8) from a prediction file, without allowing pickles."""
+    with np.load(path, allow_pickle=False) as data:
+        return data["slice_ids"], data["probs"]

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from synergyseg.errors import InputDataError
-from synergyseg.io import atomic_path
+from synergyseg.io import atomic_path, read_predictions  # noqa: F401 - re-exported
 from synergyseg.model import ModelSpec, VGGUNet, upsample_logits
 from synergyseg.preprocess import normalise
 from synergyseg.samples import load_samples, read_split
+from synergyseg.weights import safe_load
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,7 @@ log = logging.getLogger(__name__)
 def load_checkpoint(path: str | Path) -> tuple[VGGUNet, dict]:
     """Rebuild a trained model from its checkpoint; ``weights_only=True`` refuses pickled code."""
     path = Path(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad input file
-        raise InputDataError(
-            path, f"cannot be loaded safely with weights_only=True ({err})"
-        ) from err
+    checkpoint = safe_load(path)
     if not isinstance(checkpoint, dict) or {"state_dict", "meta"} - set(checkpoint):
         raise InputDataError(path, "is not a synergyseg checkpoint (needs state_dict and meta)")
     model = VGGUNet(ModelSpec(**checkpoint["meta"]["spec"]["model"]))
@@ -66,7 +62,7 @@ def predict_split(
     torch.set_num_threads(threads)
     model, _ = load_checkpoint(checkpoint)
     rows = read_split(split_csv, "test")
-    samples = load_samples(rows)
+    samples = load_samples(rows, with_masks=False)
     probs = probabilities(model, samples.images, batch_size, torch.device(device))
     with atomic_path(out, suffix=".npz") as tmp:
         np.savez_compressed(tmp, probs=probs, slice_ids=np.array(samples.slice_ids))
@@ -79,9 +75,3 @@ def predict_split(
         stats["bytes_per_image"],
     )
     return stats
-
-
-def read_predictions(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(slice_ids, probs uint8) from a prediction file, without allowing pickles."""
-    with np.load(path, allow_pickle=False) as data:
-        return data["slice_ids"], data["probs"]

@@ -18,39 +18,32 @@ from torchvision.transforms import v2
 
 from synergyseg.errors import InputDataError
 from synergyseg.io import read_binary_mask
+from synergyseg.splits import read_split  # noqa: F401 - re-exported for callers
 
 
 @dataclass
 class Samples:
-    """Images (N, C, H, W) uint8, masks (N, H, W) int64 in {0, 1}, and their slice ids."""
+    """Images (N, C, H, W) uint8, masks (N, H, W) uint8 in {0, 1} (or None), and slice ids.
+
+    Masks stay uint8 in memory (the full kidney split is ~36k slices of 512x512); batches are
+    converted to int64 for the loss only when used.
+    """
 
     slice_ids: list[str]
     images: torch.Tensor
-    masks: torch.Tensor
+    masks: torch.Tensor | None
 
     def __len__(self) -> int:
         return len(self.slice_ids)
 
     def subset(self, index: torch.Tensor | np.ndarray) -> Samples:
         index = torch.as_tensor(index, dtype=torch.long)
-        return Samples(
-            [self.slice_ids[i] for i in index.tolist()], self.images[index], self.masks[index]
-        )
+        masks = None if self.masks is None else self.masks[index]
+        return Samples([self.slice_ids[i] for i in index.tolist()], self.images[index], masks)
 
 
-def read_split(split_csv: str | Path, subset: str) -> pd.DataFrame:
-    """Rows of one side (train/test) of a split manifest, in manifest order."""
-    table = pd.read_csv(split_csv, dtype={"case": str, "label": str, "slice_id": str})
-    if "subset" not in table.columns:
-        raise InputDataError(split_csv, "is not a split manifest (no 'subset' column)")
-    rows = table[table["subset"] == subset].reset_index(drop=True)
-    if rows.empty:
-        raise InputDataError(split_csv, f"has no {subset} rows")
-    return rows
-
-
-def load_samples(rows: pd.DataFrame, root: str | Path = ".") -> Samples:
-    """Read the PNG slices and masks listed in ``rows`` (paths relative to ``root``)."""
+def load_samples(rows: pd.DataFrame, root: str | Path = ".", with_masks: bool = True) -> Samples:
+    """Read the PNG slices (and masks) listed in ``rows`` (paths relative to ``root``)."""
     root = Path(root)
     images, masks = [], []
     for row in rows.itertuples(index=False):
@@ -59,12 +52,14 @@ def load_samples(rows: pd.DataFrame, root: str | Path = ".") -> Samples:
         if image is None:
             raise InputDataError(path, "slice image is missing or unreadable")
         image = image[..., None] if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        images.append(image)
+        if not with_masks:
+            continue
         mask = read_binary_mask(root / row.mask)
         if mask.shape != image.shape[:2]:
             raise InputDataError(
                 root / row.mask, f"mask {mask.shape} differs from slice {image.shape[:2]}"
             )
-        images.append(image)
         masks.append(mask)
     shapes = {i.shape for i in images}
     if len(shapes) != 1:
@@ -72,7 +67,7 @@ def load_samples(rows: pd.DataFrame, root: str | Path = ".") -> Samples:
     return Samples(
         list(rows["slice_id"]),
         torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(),
-        torch.from_numpy(np.stack(masks)).long(),
+        torch.from_numpy(np.stack(masks)) if with_masks else None,
     )
 
 

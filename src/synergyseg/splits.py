@@ -14,17 +14,14 @@ A split manifest is the slice manifest with one more column, ``subset`` (train/t
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-SPLIT_REGIME = re.compile(r"^split(\d+)$")
-DEPLETION_REGIME = re.compile(r"^train(\d+)$")
+from synergyseg.errors import InputDataError
 
 
 @dataclass(frozen=True)
@@ -34,12 +31,6 @@ class SplitSettings:
     test_fraction: float = 0.2
     stratify: bool = True
     group_by_case: bool = False
-
-
-def regime_seed(base_seed: int, *parts: str) -> int:
-    """A stable 32-bit seed from the config seed and names (Python's ``hash`` is salted per run)."""
-    digest = hashlib.sha256("/".join([str(base_seed), *parts]).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def depletion_name(train_fraction: float) -> str:
@@ -111,36 +102,12 @@ def deplete(
     return _with_subset(previous.drop(columns="subset"), kept, settings.group_by_case)
 
 
-def label_table(regimes: dict[str, pd.DataFrame], dataset: str) -> pd.DataFrame:
-    """Table S2: number and percentage of each clinical label per regime and side."""
-    rows = []
-    for regime, frame in regimes.items():
-        for subset in ("train", "test"):
-            side = frame[frame["subset"] == subset]
-            counts = side["label"].value_counts()
-            for label in sorted(frame["label"].unique()):
-                n = int(counts.get(label, 0))
-                rows.append(
-                    {
-                        "dataset": dataset,
-                        "regime": regime,
-                        "subset": subset,
-                        "label": label,
-                        "n": n,
-                        "percent": round(100.0 * n / len(side), 2) if len(side) else float("nan"),
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
-def regime_order(names: Sequence[str]) -> list[str]:
-    """Splits first (by index), then depletion regimes from most to least training data."""
-
-    def key(name: str):
-        if m := SPLIT_REGIME.match(name):
-            return (0, int(m.group(1)))
-        if m := DEPLETION_REGIME.match(name):
-            return (1, -int(m.group(1)))
-        return (2, name)
-
-    return sorted(names, key=key)
+def read_split(split_csv: str | Path, subset: str) -> pd.DataFrame:
+    """Rows of one side (train/test) of a split manifest, in manifest order."""
+    table = pd.read_csv(split_csv, dtype={"case": str, "label": str, "slice_id": str})
+    if "subset" not in table.columns:
+        raise InputDataError(split_csv, "is not a split manifest (no 'subset' column)")
+    rows = table[table["subset"] == subset].reset_index(drop=True)
+    if rows.empty:
+        raise InputDataError(split_csv, f"has no {subset} rows")
+    return rows

@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from synergyseg.io import write_csv, write_text
-from synergyseg.splits import regime_order
+
+SPLIT_REGIME = re.compile(r"^split(\d+)$")
+DEPLETION_REGIME = re.compile(r"^train(\d+)$")
+
+
+def regime_order(names: Sequence[str]) -> list[str]:
+    """Splits first (by index), then depletion regimes from most to least training data."""
+
+    def key(name: str):
+        if m := SPLIT_REGIME.match(name):
+            return (0, int(m.group(1)))
+        if m := DEPLETION_REGIME.match(name):
+            return (1, -int(m.group(1)))
+        return (2, name)
+
+    return sorted(names, key=key)
+
+
+def label_table(regimes: dict[str, pd.DataFrame], dataset: str) -> pd.DataFrame:
+    """Table S2: number and percentage of each clinical label per regime and side."""
+    rows = []
+    for regime, frame in regimes.items():
+        for subset in ("train", "test"):
+            side = frame[frame["subset"] == subset]
+            counts = side["label"].value_counts()
+            for label in sorted(frame["label"].unique()):
+                n = int(counts.get(label, 0))
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "regime": regime,
+                        "subset": subset,
+                        "label": label,
+                        "n": n,
+                        "percent": round(100.0 * n / len(side), 2) if len(side) else float("nan"),
+                    }
+                )
+    return pd.DataFrame(rows)
 
 
 def markdown(frame: pd.DataFrame, title: str | None = None) -> str:

@@ -31,12 +31,14 @@ import torch.nn.functional as F
 import torchvision
 
 from synergyseg import __version__
+from synergyseg.config import TRAINING_OPTIONS
+from synergyseg.data.download import sha256_of
 from synergyseg.io import atomic_path, write_csv
 from synergyseg.model import ModelSpec, VGGUNet, build_model, upsample_logits
 from synergyseg.preprocess import normalise
 from synergyseg.samples import Samples, augment_batch, flip_augmentation, load_samples, read_split
-from synergyseg.splits import regime_seed
-from synergyseg.weights import load_state_dict
+from synergyseg.seeds import regime_seed
+from synergyseg.weights import load_state_dict, safe_load
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["epoch", "train_loss", "monitor_loss", "images_per_s", "seconds"]
@@ -67,7 +69,7 @@ class TrainSpec:
     @classmethod
     def from_params(cls, train: dict, model: dict, epochs: int, seed: int, wildcards) -> TrainSpec:
         """Build from the rule's params (config slices) and wildcards."""
-        options = {k: v for k, v in train.items() if k in cls.__dataclass_fields__}
+        options = {k: train[k] for k in TRAINING_OPTIONS if k in train}
         return cls(
             dataset=wildcards.dataset,
             regime=wildcards.regime,
@@ -103,11 +105,18 @@ def monitor_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
 def epoch_batches(
     n: int, batch_size: int, steps: int | None, seed: int, epoch: int
 ) -> list[torch.Tensor]:
-    """Batches of one epoch: a permutation seeded by (seed, epoch), cycled for ``steps``."""
+    """Batches of one epoch: a permutation seeded by (seed, epoch), cycled for ``steps``.
+
+    Every batch is full. In a full pass the last ``n % batch_size`` images of the permutation
+    (different ones each epoch) are left out, as with ``drop_last``: a batch of one or two
+    images gives BatchNorm such odd statistics that, late in a short run, it can spoil the
+    running averages used at test time (seen in the demo as a final-epoch loss spike).
+    """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     if steps is None:
         order = torch.randperm(n, generator=generator)
-        return list(order.split(batch_size))
+        usable = max(batch_size, n - n % batch_size) if n >= batch_size else n
+        return list(order[:usable].split(batch_size))
     needed = steps * batch_size
     order = torch.cat(
         [torch.randperm(n, generator=generator) for _ in range(math.ceil(needed / n))]
@@ -132,10 +141,9 @@ def evaluate_loss(model, samples: Samples, device, spec: TrainSpec, autocast) ->
     total = 0.0
     with torch.no_grad(), autocast():
         for index in torch.arange(len(samples)).split(max(spec.batch_size, 8)):
-            x = _to_device(
-                samples.images[index], device, spec.channels_last and device.type == "cuda"
-            )
-            total += float(pixel_loss(model, x, samples.masks[index].to(device))) * len(index)
+            x = _to_device(samples.images[index], device, spec.channels_last)
+            y = samples.masks[index].to(device).long()
+            total += float(pixel_loss(model, x, y)) * len(index)
     return total / len(samples)
 
 
@@ -144,9 +152,18 @@ def resume_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".resume.pt")
 
 
-def _save_state(path: Path, model, optimiser, epoch: int, history: list, spec: TrainSpec) -> None:
-    state = {
+def resume_key(spec: TrainSpec, split_csv: str | Path, weights: str | Path | None) -> dict:
+    """What a resume file must match: the settings and the exact inputs (split and weights)."""
+    return {
         "spec": spec.as_dict(),
+        "split_sha256": sha256_of(split_csv),
+        "weights_sha256": sha256_of(weights) if weights else None,
+    }
+
+
+def _save_state(path: Path, model, optimiser, epoch: int, history: list, key: dict) -> None:
+    state = {
+        "key": key,
         "epoch": epoch,
         "model": model.state_dict(),
         "optimiser": optimiser.state_dict(),
@@ -157,12 +174,12 @@ def _save_state(path: Path, model, optimiser, epoch: int, history: list, spec: T
         torch.save(state, tmp)
 
 
-def _load_state(path: Path, spec: TrainSpec) -> dict | None:
+def _load_state(path: Path, key: dict) -> dict | None:
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("spec") != spec.as_dict():
-        log.warning("%s belongs to other settings; starting from scratch", path)
+    state = safe_load(path)
+    if state.get("key") != key:
+        log.warning("%s belongs to other settings or inputs; starting from scratch", path)
         return None
     return state
 
@@ -181,7 +198,9 @@ def train_model(
     torch.set_num_threads(threads)
     device = torch.device(device)
     use_bf16 = spec.bf16 and device.type == "cuda"
-    channels_last = spec.channels_last and device.type == "cuda"
+    # channels_last is a memory layout, not a precision: measured faster on CPUs too
+    # (docs/benchmarks.md), so it follows the setting on every device; bf16 is GPU-only.
+    channels_last = spec.channels_last
 
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
@@ -189,6 +208,8 @@ def train_model(
     samples = load_samples(read_split(split_csv, "train"))
     train_index, monitor_index = monitor_split(len(samples), spec.monitor_fraction, spec.job_seed)
     train_set, monitor_set = samples.subset(train_index), samples.subset(monitor_index)
+    image_shape = tuple(samples.images.shape[1:])
+    del samples  # the subsets are copies; keep one set of images in memory
     log.info(
         "%s/%s/%s/rep%d: %d training and %d monitoring images of %s, device %s%s",
         spec.dataset,
@@ -197,7 +218,7 @@ def train_model(
         spec.rep,
         len(train_set),
         len(monitor_set),
-        tuple(samples.images.shape[1:]),
+        image_shape,
         device,
         " (bf16 autocast)" if use_bf16 else "",
     )
@@ -212,7 +233,8 @@ def train_model(
     history: list[dict] = []
     first_epoch = 1
     state_file = resume_path(out)
-    state = _load_state(state_file, spec)
+    key = resume_key(spec, split_csv, weights if spec.init == "tii" else None)
+    state = _load_state(state_file, key)
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -231,7 +253,7 @@ def train_model(
             if transform is not None:
                 images, masks = augment_batch(transform, images, masks)
             x = _to_device(images, device, channels_last)
-            y = masks.to(device, non_blocking=True)
+            y = masks.to(device, non_blocking=True).long()
             optimiser.zero_grad(set_to_none=True)
             with autocast():
                 loss = pixel_loss(model, x, y)
@@ -249,7 +271,7 @@ def train_model(
             "seconds": seconds,
         }
         history.append(row)
-        _save_state(state_file, model, optimiser, epoch, history, spec)
+        _save_state(state_file, model, optimiser, epoch, history, key)
         write_csv(pd.DataFrame(history, columns=HISTORY_COLUMNS), history_csv)
         left = (spec.epochs - epoch) * float(np.mean([h["seconds"] for h in history[-3:]]))
         log.info(
@@ -278,6 +300,8 @@ def train_model(
             "n_monitor": len(monitor_set),
         },
     }
+    # also when a resumed job had no epoch left to run (Snakemake deletes logs before a job)
+    write_csv(pd.DataFrame(history, columns=HISTORY_COLUMNS), history_csv)
     with atomic_path(out) as tmp:
         torch.save(checkpoint, tmp)
     state_file.unlink(missing_ok=True)

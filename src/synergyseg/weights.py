@@ -52,17 +52,27 @@ def fetch_imagenet_weights(dest: str | Path, url: str = IMAGENET_URL) -> Path:
     return download.fetch(url, dest, sha256=expected)
 
 
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a state dict with ``weights_only=True`` (no pickled code); errors name the file."""
+def safe_load(path: str | Path):
+    """``torch.load(weights_only=True)``: tensors and plain containers only, never pickled code.
+
+    Every checkpoint, resume state and weights file in the workflow is read through here, so a
+    tampered file is refused with a message that names it.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputDataError(path, "weights file is missing")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad input file
         raise InputDataError(
             path, f"cannot be loaded safely with weights_only=True ({err})"
         ) from err
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict of tensors (bare, or under ``state_dict``); errors name the file."""
+    path = Path(path)
+    obj = safe_load(path)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -3,7 +3,8 @@
 import pandas as pd
 
 from synergyseg.io import write_csv
-from synergyseg.splits import SplitSettings, deplete, regime_seed
+from synergyseg.seeds import regime_seed
+from synergyseg.splits import SplitSettings, deplete
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])

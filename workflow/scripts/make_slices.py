@@ -12,7 +12,12 @@ settings = SliceSettings(
     consensus=slices.get("consensus", "majority"),
     mask_foreground=slices.get("mask_foreground", 255),
 )
-records = find_records(snakemake.params.format, snakemake.params.raw, snakemake.params.labels)
+records = find_records(
+    snakemake.params.format,
+    snakemake.params.raw,
+    snakemake.params.labels,
+    cases=snakemake.params.cases,
+)
 make_slices(
     snakemake.params.format,
     records,

@@ -1,7 +1,7 @@
 """Pretrain the (narrow) encoder on a natural-image-like task for the offline demo's TII."""
 
 from synergyseg.pretrain import PretrainSpec, pretrain_encoder
-from synergyseg.splits import regime_seed
+from synergyseg.seeds import regime_seed
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synergyseg.splits import label_table
-from synergyseg.tables import write_table_s2
+from synergyseg.tables import label_table, write_table_s2
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])

@@ -124,7 +124,9 @@ def window_to_uint8(hu: np.ndarray, lower: float, upper: float) -> np.ndarray:
     """Map HU linearly so that ``lower`` → 0 and ``upper`` → 255, clipping outside the window."""
     if not upper > lower:
         raise ValueError(f"CT window upper ({upper}) must exceed lower ({lower})")
-    scaled = (np.clip(hu.astype(np.float64), lower, upper) - lower) * (255.0 / (upper - lower))
+    # float32 halves the memory of float64 on ~1000-slice volumes
+    hu32 = np.clip(hu.astype(np.float32), np.float32(lower), np.float32(upper))
+    scaled = (hu32 - np.float32(lower)) * np.float32(255.0 / (upper - lower))
     return np.rint(scaled).astype(np.uint8)
 
 

@@ -359,7 +359,7 @@ WRITERS = {
 
 def dataset_seed(root_seed: int, dataset: str) -> int:
     """Per-dataset seed, stable across runs and machines."""
-    from synergyseg.splits import regime_seed
+    from synergyseg.seeds import regime_seed
 
     return regime_seed(root_seed, "phantom", dataset)
 

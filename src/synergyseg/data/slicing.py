@@ -159,14 +159,20 @@ SLICERS: dict[str, Callable] = {
 }
 
 
-def find_records(raw_format: str, raw: str | Path, labels_csv: str | Path | None = None) -> list:
-    """Records of one raw layout (``raw`` is a folder, or the CSV for the ``custom`` format)."""
+def find_records(
+    raw_format: str,
+    raw: str | Path,
+    labels_csv: str | Path | None = None,
+    cases: list[str] | None = None,
+) -> list:
+    """Records of one raw layout (``raw`` is a folder, or the CSV for the ``custom`` format);
+    ``cases`` restricts KiTS19 to the listed case folders (all must exist)."""
     if raw_format == "isic":
         return sources.isic_records(raw, labels_csv)
     if raw_format == "gleason2019":
         return sources.gleason_records(raw)
     if raw_format == "kits19":
-        return sources.kits_records(raw)
+        return sources.kits_records(raw, cases)
     if raw_format == "custom":
         return sources.custom_records(raw)
     raise ValueError(f"unknown raw format {raw_format!r}; choose one of {sorted(SLICERS)}")
@@ -185,8 +191,11 @@ def make_slices(
     final_dir = Path(png_dir)
     records = list(records)
     with atomic_directory(final_dir) as tmp_dir:
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, threads))
+        try:
             per_record = list(pool.map(lambda r: slicer(r, settings, tmp_dir, final_dir), records))
+        finally:  # after the first bad case, do not slice the rest
+            pool.shutdown(wait=True, cancel_futures=True)
     frame = pd.DataFrame([row for rows in per_record for row in rows], columns=MANIFEST_COLUMNS)
     if frame["slice_id"].duplicated().any():
         dup = frame.loc[frame["slice_id"].duplicated(), "slice_id"].iloc[0]
