@@ -1,0 +1,111 @@
+"""Statistical conventions checked against scipy and the paper's published tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from synergyseg.stats import mood_test, practical_mark, replicate_medians, select_split
+
+# Table S1 of the paper: skin, five 80:20 sets, medians (LMI, TII) per metric
+TABLE_S1 = {
+    1: {
+        "auroc": (0.8544, 0.9282),
+        "dice": (0.8273, 0.8857),
+        "sensitivity": (0.7156, 0.8891),
+        "specificity": (0.9999, 0.9986),
+    },
+    2: {
+        "auroc": (0.8332, 0.9182),
+        "dice": (0.7974, 0.8774),
+        "sensitivity": (0.6711, 0.8572),
+        "specificity": (1.0, 0.9989),
+    },
+    3: {
+        "auroc": (0.8633, 0.9247),
+        "dice": (0.8370, 0.8806),
+        "sensitivity": (0.7329, 0.8834),
+        "specificity": (0.9999, 0.9986),
+    },
+    4: {
+        "auroc": (0.8695, 0.9162),
+        "dice": (0.8470, 0.8815),
+        "sensitivity": (0.7439, 0.8704),
+        "specificity": (0.9999, 0.9987),
+    },
+    5: {
+        "auroc": (0.8825, 0.9377),
+        "dice": (0.8620, 0.8880),
+        "sensitivity": (0.7775, 0.8976),
+        "specificity": (0.9998, 0.9981),
+    },
+}
+# the † marks printed in Table S1 (median rows)
+PRINTED_DAGGERS = {
+    1: {"auroc", "dice", "sensitivity"},
+    2: {"auroc", "dice", "sensitivity"},
+    3: {"auroc", "sensitivity"},
+    4: {"sensitivity"},
+    5: {"auroc", "sensitivity"},
+}
+
+
+def test_dagger_rule_reproduces_table_s1():
+    for split, summary in TABLE_S1.items():
+        marked = {m for m, (lmi, tii) in summary.items() if practical_mark(lmi, tii) == "tii"}
+        assert marked == PRINTED_DAGGERS[split], split
+
+
+def test_dagger_rule_on_table_1_prostate_and_kidney():
+    assert practical_mark(0.9520, 0.9059) is None  # prostate sensitivity: 0.046, no †
+    assert practical_mark(0.7156, 0.8891) == "tii"
+    assert practical_mark(0.95, 0.89) == "lmi"
+    assert practical_mark(np.nan, 0.9) is None
+
+
+def test_split_selection_picks_set_1_and_can_be_fixed():
+    chosen, record = select_split(TABLE_S1)
+    assert chosen == 1  # sets 1 and 2 tie with three †; lowest index wins
+    assert [r["daggers"] for r in record] == [3, 3, 2, 1, 2]
+    assert [r["split"] for r in record if r["chosen"]] == [1]
+    assert select_split(TABLE_S1, fixed=4)[0] == 4
+    with pytest.raises(ValueError, match="not among"):
+        select_split(TABLE_S1, fixed=9)
+
+
+def test_mood_matches_scipy(rng):
+    a, b = rng.normal(0.8, 0.1, 60), rng.normal(0.85, 0.1, 70)
+    ours = mood_test(a, b)
+    stat, p, median, table = sps.median_test(a, b)
+    assert (ours.statistic, ours.p, ours.grand_median) == pytest.approx((stat, p, median))
+    assert ours.table == tuple(tuple(int(v) for v in row) for row in table)
+    assert (ours.n_lmi, ours.n_tii, ours.ties_rule) == (60, 70, "below")
+
+
+def test_mood_grand_median_at_the_maximum_uses_the_tie_rule():
+    lmi = np.array([1.0] * 30 + [0.99] * 5)
+    tii = np.array([1.0] * 20 + [0.95] * 15)
+    with pytest.raises(ValueError):
+        sps.median_test(lmi, tii)  # scipy's failure case
+    result = mood_test(lmi, tii)
+    expected = sps.median_test(lmi, tii, ties="above")
+    assert result.ties_rule == "above" and result.p == pytest.approx(expected[1])
+
+
+def test_mood_all_values_equal_is_undefined_and_nan_is_dropped():
+    result = mood_test([1.0, 1.0, np.nan], [1.0, 1.0])
+    assert np.isnan(result.p) and not result.significant() and result.n_lmi == 2
+    assert result.ties_rule.startswith("undefined")
+
+
+def test_replicate_medians_ignore_undefined_values():
+    reps = [
+        pd.DataFrame({"slice_id": ["a", "b", "c"], "dice": [0.8, np.nan, np.nan]}),
+        pd.DataFrame({"slice_id": ["a", "b", "c"], "dice": [0.6, 0.5, np.nan]}),
+        pd.DataFrame({"slice_id": ["a", "b", "c"], "dice": [0.9, 0.7, np.nan]}),
+    ]
+    medians = replicate_medians(reps, "dice")
+    assert medians["a"] == pytest.approx(0.8) and medians["b"] == pytest.approx(0.6)
+    assert np.isnan(medians["c"])
