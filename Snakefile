@@ -11,7 +11,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/demo.yaml"
+# The demo is the default. A --configfile replaces it rather than being merged into it, so the
+# full protocol never inherits demo settings (phantom sizes, grouped kidney splits ...).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/demo.yaml"
 
 
 validate(config, "config/schema.yaml", set_default=True)

@@ -266,3 +266,13 @@ def test_bad_config_key_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "'n_split' was unexpected" in result.stderr + result.stdout
     assert not (workdir / "resources").exists()
+
+
+def test_a_configfile_replaces_the_demo_instead_of_merging_into_it(tmp_path):
+    workdir = copy_workflow(tmp_path / "replace")
+    config = yaml.safe_load((workdir / "config" / "demo.yaml").read_text())
+    del config["pretrained"]  # the demo's `pretrained.source: pretrain` must not leak back in
+    (workdir / "config" / "mine.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", "--configfile", "config/mine.yaml", check=False)
+    assert result.returncode != 0
+    assert "config key 'model.width'" in result.stderr + result.stdout
