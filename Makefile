@@ -22,6 +22,8 @@ demo: $(STAMP)
 	@echo "  results/tables/table_s2.md              clinical labels per split and side"
 	@echo "  results/<dataset>/models/...            TII and LMI checkpoints per regime and replicate"
 	@echo "  results/<dataset>/predictions/...       test-set probability maps (uint8 .npz)"
+	@echo "  results/<dataset>/metrics/...           per-image metrics of every model"
+	@echo "  results/tables/*.md                     Tables 1-3, S1-S4, Mood's tests, synergy"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -2,7 +2,7 @@
 
 Stages follow the study's Methods: raw data → slices → 80:20 splits and depletion regimes →
 one VGG16-UNet per dataset × regime × init × replicate → test-set predictions →
-per-image metrics.
+per-image metrics → statistics, split selection (which decides the depletion regimes) → tables.
 Run `snakemake --cores all` (demo) or `--configfile config/config.yaml` (the full protocol).
 """
 

@@ -107,17 +107,45 @@ def labels_csv(wildcards):
     return f"{raw_root(wildcards)}/labels.csv"
 
 
-def previous_regime(wildcards):
-    """Depletion chain: train60 comes from the base split, each later regime from the one before."""
+def depletion_inputs(wildcards):
+    """Depletion chain: the first regime starts from the split the statistics stage selects
+    (all splits are inputs, the selection record says which); later ones from the one before.
+    """
     percents = [round(f * 100) for f in config["depletion"]["train_fractions"]]
     position = percents.index(int(wildcards.percent))
     if position == 0:
-        base = config["depletion"]["base_split"]
-        return f"results/{wildcards.dataset}/splits/split{base}.csv"
-    return f"results/{wildcards.dataset}/splits/train{percents[position - 1]}.csv"
+        return {
+            "selection": f"results/{wildcards.dataset}/stats/split_selection.csv",
+            "splits": expand(
+                "results/{dataset}/splits/{regime}.csv",
+                dataset=wildcards.dataset,
+                regime=SPLITS,
+            ),
+        }
+    return {
+        "previous": f"results/{wildcards.dataset}/splits/train{percents[position - 1]}.csv"
+    }
+
+
+def stats_settings():
+    """The stats section as StatsSettings takes it (the seed is the workflow's)."""
+    settings = {k: v for k, v in config["stats"].items() if k != "selection"}
+    return canonical(settings | {"seed": config["seed"]})
 
 
 INITS = config["train"]["inits"]
+STUDY_TABLES = [
+    "table1",
+    "table2",
+    "table_s3_s4",
+    "mood_tests",
+    "table_beyond",
+    "normality",
+    "synergy",
+    "split_selection",
+]
+STUDY_TABLES += [f"table_s1_{dataset}" for dataset in DATASETS]
+STUDY_TABLES += ["table3"] if DEPLETIONS else []
 REPLICATES = list(range(1, config["train"]["replicates"] + 1))
 
 
@@ -160,4 +188,6 @@ def final_outputs():
         init=INITS,
         rep=REPLICATES,
     )
+    if set(INITS) == {"tii", "lmi"}:  # the comparison needs both
+        outputs += expand("results/tables/{table}.md", table=STUDY_TABLES)
     return outputs

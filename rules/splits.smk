@@ -20,8 +20,8 @@ rule split_data:
 
 rule deplete_split:
     input:
-        previous=previous_regime,
-        code=package_files("splits.py", "seeds.py", "io.py"),
+        unpack(depletion_inputs),
+        code=package_files("splits.py", "seeds.py", "io.py", "selection.py"),
     output:
         "results/{dataset}/splits/train{percent}.csv",
     log:

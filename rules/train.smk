@@ -18,20 +18,22 @@ rule fetch_imagenet_weights:
 
 rule pretrain_encoder:
     input:
-        code=package_files("pretrain.py", "model.py", "preprocess.py", "seeds.py", "io.py"),
+        code=package_files(
+            "pretrain.py", "model.py", "preprocess.py", "seeds.py", "io.py"
+        ),
     output:
         "resources/weights/pretrained_encoder.pth",
-    params:
-        pretrain=canonical(config["pretrained"]["pretrain"]),
-        width=config["model"]["width"],
-        seed=config["seed"],
-    threads: 2
     log:
         "logs/pretrain_encoder/pretrained_encoder.log",
     benchmark:
         "benchmarks/pretrain_encoder/pretrained_encoder.tsv"
     conda:
         "../envs/synergyseg.yaml"
+    threads: 2
+    params:
+        pretrain=canonical(config["pretrained"]["pretrain"]),
+        width=config["model"]["width"],
+        seed=config["seed"],
     script:
         "../workflow/scripts/pretrain_encoder.py"
 
@@ -53,16 +55,6 @@ rule train_model:
         ),
     output:
         "results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
-    params:
-        train=training_options(),
-        model=canonical(config["model"]),
-        epochs=dataset_setting("epochs"),
-        seed=config["seed"],
-    threads: config["train"]["threads"]
-    resources:
-        gpu=1,
-        mem_mb=config["train"]["mem_mb"],
-        runtime=config["train"]["runtime"],
     log:
         main="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.log",
         history="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.epochs.csv",
@@ -70,6 +62,16 @@ rule train_model:
         "benchmarks/train_model/{dataset}/{regime}/{init}/rep{rep}.tsv"
     conda:
         "../envs/synergyseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["train"]["mem_mb"],
+        runtime=config["train"]["runtime"],
+    params:
+        train=training_options(),
+        model=canonical(config["model"]),
+        epochs=dataset_setting("epochs"),
+        seed=config["seed"],
     script:
         "../workflow/scripts/train_model.py"
 
@@ -83,17 +85,17 @@ rule predict:
         ),
     output:
         "results/{dataset}/predictions/{regime}/{init}/rep{rep}.npz",
-    params:
-        batch_size=config["predict"]["batch_size"],
-    threads: config["train"]["threads"]
-    resources:
-        gpu=1,
-        mem_mb=config["train"]["mem_mb"],
     log:
         "logs/predict/{dataset}/{regime}/{init}/rep{rep}.log",
     benchmark:
         "benchmarks/predict/{dataset}/{regime}/{init}/rep{rep}.tsv"
     conda:
         "../envs/synergyseg.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["train"]["mem_mb"],
+    params:
+        batch_size=config["predict"]["batch_size"],
     script:
         "../workflow/scripts/predict.py"

@@ -91,7 +91,7 @@ def test_slice_size_must_suit_the_network():
     [
         (lambda c: c["depletion"].update(train_fractions=[0.4, 0.6]), "depletion.train_fractions"),
         (lambda c: c["depletion"].update(train_fractions=[0.9]), "depletion.train_fractions"),
-        (lambda c: c["depletion"].update(base_split=3), "depletion.base_split"),
+        (lambda c: c["stats"]["selection"].update(fixed=3), "stats.selection.fixed"),
         (lambda c: c["datasets"]["prostate"].update(source="download"), "datasets.prostate.source"),
         (lambda c: c["datasets"]["skin"].update(source="local"), "datasets.skin.path"),
         (

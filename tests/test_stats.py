@@ -109,3 +109,88 @@ def test_replicate_medians_ignore_undefined_values():
     medians = replicate_medians(reps, "dice")
     assert medians["a"] == pytest.approx(0.8) and medians["b"] == pytest.approx(0.6)
     assert np.isnan(medians["c"])
+
+
+def hand_per_image():
+    """Four images, Dice medians chosen by hand (one undefined for both inits)."""
+    return pd.DataFrame(
+        {
+            "slice_id": ["a", "b", "c", "d"],
+            "label": ["x", "x", "y", "y"],
+            "metric": "dice",
+            "lmi": [0.50, 0.90, 0.70, np.nan],
+            "tii": [0.60, 0.90, 0.65, np.nan],
+        }
+    ).assign(delta=lambda f: f["tii"] - f["lmi"])
+
+
+def test_table_2_counts_on_a_hand_made_example():
+    from synergyseg.stats import StatsSettings, metric_tests
+
+    row = metric_tests(hand_per_image(), StatsSettings(bootstrap_resamples=200)).iloc[0]
+    assert (row["delta_positive"], row["delta_zero"], row["delta_negative"]) == (1, 1, 1)
+    assert row["delta_undefined"] == 1 and row["n_images"] == 4
+    assert (row["lmi_high_scores"], row["tii_high_scores"]) == (1, 1)  # only b reaches 0.9
+    assert row["lmi_median"] == pytest.approx(0.70) and row["tii_median"] == pytest.approx(0.65)
+    assert row["lmi_sd"] == pytest.approx(np.std([0.5, 0.9, 0.7], ddof=1))
+
+
+def test_paired_tests_match_scipy_and_the_ci_covers_the_median(rng):
+    from synergyseg.stats import StatsSettings, metric_tests
+
+    lmi = rng.uniform(0.5, 0.9, 80)
+    tii = lmi + rng.normal(0.03, 0.05, 80)
+    frame = pd.DataFrame(
+        {"slice_id": range(80), "label": "x", "metric": "dice", "lmi": lmi, "tii": tii}
+    )
+    row = metric_tests(frame.assign(delta=tii - lmi), StatsSettings()).iloc[0]
+    expected = sps.wilcoxon(tii - lmi)
+    assert row["wilcoxon_p"] == pytest.approx(expected.pvalue)
+    assert row["median_delta"] == pytest.approx(np.median(tii - lmi))
+    assert row["median_delta_ci_low"] < row["median_delta"] < row["median_delta_ci_high"]
+
+
+def test_holm_matches_statsmodels_and_keeps_nan():
+    from statsmodels.stats.multitest import multipletests
+
+    from synergyseg.stats import holm
+
+    p = [0.01, np.nan, 0.04, 0.03]
+    adjusted, reject = holm(p)
+    ref_reject, ref_adjusted, _, _ = multipletests([0.01, 0.04, 0.03], method="holm")
+    np.testing.assert_allclose(adjusted[[0, 2, 3]], ref_adjusted)
+    assert np.isnan(adjusted[1]) and not reject[1]
+    assert list(reject[[0, 2, 3]]) == list(ref_reject)
+
+
+def test_normality_reports_shapiro_before_and_after_yeo_johnson(rng):
+    from synergyseg.stats import normality
+
+    skewed = rng.beta(8, 1, 200)  # Dice-like: piled up near 1
+    frame = pd.DataFrame({"metric": "dice", "lmi": skewed, "tii": skewed[::-1]})
+    table = normality(frame)
+    row = table[table["init"] == "lmi"].iloc[0]
+    w, p = sps.shapiro(skewed)
+    assert row["shapiro_w"] == pytest.approx(w) and row["shapiro_p"] == pytest.approx(p)
+    transformed, lam = sps.yeojohnson(skewed)
+    assert row["yeojohnson_lambda"] == pytest.approx(lam)
+    assert row["shapiro_p_yj"] > row["shapiro_p"]
+
+
+def test_table_2_layout_marks_the_model_better_on_more_images():
+    from synergyseg.stats import StatsSettings, metric_tests
+    from synergyseg.tables import table2
+
+    lmi = np.array([0.5, 0.6, 0.7, 0.8, 0.95, np.nan])
+    tii = np.array([0.6, 0.7, 0.8, 0.8, 0.92, np.nan])  # TII better on 3 of 5 defined, LMI on 1
+    frame = pd.DataFrame(
+        {"slice_id": list("abcdef"), "label": "x", "metric": "dice", "lmi": lmi, "tii": tii}
+    )
+    tests = metric_tests(frame.assign(delta=tii - lmi), StatsSettings(bootstrap_resamples=200))
+    row = table2({"skin": tests}, high_score=0.9, threshold=0.05).iloc[0]
+    assert row["n_test"] == 6
+    assert row["Δm > 0 (TII better) n (%)"] == "3 (50)†"
+    assert row["Δm = 0 n (%)"] == "1 (17)"
+    assert row["Δm < 0 (LMI better) n (%)"] == "1 (17)"
+    assert row["Δm undefined n (%)"] == "1 (17)"
+    assert (row["LMI ≥ 0.9"], row["TII ≥ 0.9"]) == ("1", "1")

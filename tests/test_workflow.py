@@ -90,6 +90,23 @@ def test_demo_produces_slices_splits_and_table_s2(demo):
     table = pd.read_csv(demo / "results" / "tables" / "table_s2.csv")
     assert set(table["dataset"]) == set(DATASETS)
     assert "split1 train n (%)" in (demo / "results" / "tables" / "table_s2.md").read_text()
+    tables = demo / "results" / "tables"
+    for name in (
+        "table1",
+        "table2",
+        "table3",
+        "table_s3_s4",
+        "mood_tests",
+        "normality",
+        "synergy",
+        "split_selection",
+        "table_beyond",
+        *(f"table_s1_{d}" for d in DATASETS),
+    ):
+        assert (tables / f"{name}.csv").is_file() and (tables / f"{name}.md").is_file(), name
+    table1 = pd.read_csv(tables / "table1.csv")
+    assert {f"{d} {i}" for d in DATASETS for i in ("LMI", "TII")} <= set(table1.columns)
+    assert set(pd.read_csv(tables / "split_selection.csv")["dataset"]) == set(DATASETS)
     assert (demo / "logs" / "make_slices" / "kidney.log").is_file()
     assert (demo / "benchmarks" / "make_slices" / "kidney.tsv").is_file()
     for init in ("tii", "lmi"):
@@ -175,13 +192,19 @@ def edited_copy(demo: Path, dest: Path) -> Path:
     return dest
 
 
-def test_editing_prediction_code_repredicts_without_retraining(demo, tmp_path):
+def test_editing_prediction_code_retrains_only_the_depletion_regimes(demo, tmp_path):
+    """New predictions of the 80:20 splits may change the selected split, so the depletion
+    regimes (built from it) are redone; the 80:20 models themselves are never retrained."""
     other = edited_copy(demo, tmp_path / "edited")
     with open(other / "src" / "synergyseg" / "predict.py", "a") as handle:
         handle.write("\n# an edit\n")
-    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    output = snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout
+    jobs = planned_jobs(output)
     assert jobs["predict"] == 36 and jobs["compute_metrics"] == 36
-    assert not {"train_model", "make_slices", "split_data", "pretrain_encoder"} & set(jobs)
+    assert jobs["train_model"] == 12  # train40 only: 3 datasets x 2 inits x 2 replicates
+    trained = re.findall(r"output: results/\w+/models/(\w+)/", output)
+    assert set(trained) == {"train40"}
+    assert not {"make_slices", "split_data", "pretrain_encoder"} & set(jobs)
 
 
 def test_editing_table_code_reruns_the_table_only(demo, tmp_path):
@@ -189,26 +212,32 @@ def test_editing_table_code_reruns_the_table_only(demo, tmp_path):
     with open(other / "src" / "synergyseg" / "tables.py", "a") as handle:
         handle.write("\n# an edit\n")
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    assert jobs == {"table_s2": 1, "all": 1}
+    assert jobs == {"table_s2": 1, "make_tables": 1, "all": 1}
 
 
-def test_changing_prediction_settings_never_retrains(demo, tmp_path):
-    other = edited_copy(demo, tmp_path / "params")
+def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "alpha")
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
+    config["stats"]["alpha"] = 0.01
+    (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert jobs == {"regime_statistics": 9, "make_tables": 1, "all": 1}
+
+    other = edited_copy(demo, tmp_path / "stats-code")
+    with open(other / "src" / "synergyseg" / "stats.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert jobs == {"regime_statistics": 9, "make_tables": 1, "all": 1}
+
+
+def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "resources")
+    config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
+    config["train"].update(threads=2, mem_mb=3000, runtime=60)
     config["predict"]["batch_size"] = 7
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
-    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    assert jobs["predict"] == 36 and "train_model" not in jobs and "make_phantom" not in jobs
-
-
-def test_more_replicates_or_other_resources_never_retrain_existing_models(demo, tmp_path):
-    other = edited_copy(demo, tmp_path / "replicates")
-    config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
-    config["train"].update(replicates=3, threads=2, mem_mb=3000)
-    (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
-    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    # only rep3 is new: 3 datasets x 3 regimes x 2 inits
-    assert jobs == {"train_model": 18, "predict": 18, "compute_metrics": 18, "all": 1}
+    result = snakemake(other, "-n", "--configfile", "config/demo.yaml")
+    assert "Nothing to be done" in result.stdout
 
 
 def test_full_protocol_dry_run_plans_270_gpu_training_jobs(tmp_path):
@@ -220,6 +249,10 @@ def test_full_protocol_dry_run_plans_270_gpu_training_jobs(tmp_path):
         "train_model": 270,
         "predict": 270,
         "compute_metrics": 270,
+        "synergy": 27,
+        "regime_statistics": 27,
+        "select_split": 3,
+        "make_tables": 1,
         "download_kits19_case": 210,
         "download_isic_part": 6,
         "extract_isic": 1,

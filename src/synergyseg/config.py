@@ -91,8 +91,8 @@ def check_config(config: dict[str, Any]) -> None:
         )
     if any(b >= a for a, b in zip(fractions, fractions[1:], strict=False)):
         raise ConfigError("depletion.train_fractions", f"must strictly decrease, got {fractions}")
-    if fractions and depletion["base_split"] > splits["n_splits"]:
+    fixed = config["stats"]["selection"]["fixed"]
+    if fixed is not None and fixed > splits["n_splits"]:
         raise ConfigError(
-            "depletion.base_split",
-            f"is {depletion['base_split']} but only {splits['n_splits']} splits exist",
+            "stats.selection.fixed", f"is {fixed} but only {splits['n_splits']} splits exist"
         )

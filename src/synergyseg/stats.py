@@ -18,29 +18,26 @@ Mood's median test with its tie rule, and split selection.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-PRACTICAL_DIFFERENCE = 0.05
+from synergyseg.selection import (  # noqa: F401 - one place for each convention
+    METRICS,
+    PRACTICAL_DIFFERENCE,
+    dagger_count,
+    per_image_table,
+    practical_mark,
+    read_selection,
+    replicate_medians,
+    select_split,
+    selection_from_metrics,
+)
+
 ALPHA = 0.05
-METRICS = ("auroc", "dice", "sensitivity", "specificity")
-
-
-def replicate_medians(replicates: Sequence[pd.DataFrame], metric: str) -> pd.Series:
-    """Per-image median over replicates (NaN-aware), indexed by slice id."""
-    columns = [r.set_index("slice_id")[metric] for r in replicates]
-    return pd.concat(columns, axis=1).median(axis=1, skipna=True)
-
-
-def practical_mark(lmi: float, tii: float, threshold: float = PRACTICAL_DIFFERENCE) -> str | None:
-    """'tii' or 'lmi' when that model is better by more than ``threshold``, else None."""
-    if np.isnan(lmi) or np.isnan(tii) or abs(tii - lmi) <= threshold:
-        return None
-    return "tii" if tii > lmi else "lmi"
 
 
 @dataclass(frozen=True)
@@ -77,28 +74,138 @@ def mood_test(lmi: Sequence[float], tii: Sequence[float]) -> MoodResult:
     return MoodResult(np.nan, np.nan, grand, None, len(a), len(b), "undefined: all at the median")
 
 
-def dagger_count(summary: Mapping[str, tuple[float, float]]) -> int:
-    """Number of metrics whose (LMI, TII) medians carry a † mark."""
-    return sum(practical_mark(lmi, tii) is not None for lmi, tii in summary.values())
+# ---------------------------------------------------------------------------------------------
+# one regime: per-image medians, summaries, tests
 
 
-def select_split(
-    per_split: Mapping[int, Mapping[str, tuple[float, float]]], fixed: int | None = None
-):
-    """(chosen split index, record rows): most † marks, ties to the lowest index."""
-    record = [
-        {"split": k, "daggers": dagger_count(summary), "chosen": False}
-        for k, summary in sorted(per_split.items())
+@dataclass(frozen=True)
+class StatsSettings:
+    """The ``stats`` config section."""
+
+    alpha: float = ALPHA
+    practical_difference: float = PRACTICAL_DIFFERENCE
+    high_score: float = 0.9
+    bootstrap_resamples: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+def _bootstrap_median_ci(delta: np.ndarray, settings: StatsSettings) -> tuple[float, float]:
+    if len(delta) < 2 or np.all(delta == delta[0]):
+        value = float(delta[0]) if len(delta) else np.nan
+        return value, value
+    result = sps.bootstrap(
+        (delta,),
+        np.median,
+        n_resamples=settings.bootstrap_resamples,
+        confidence_level=settings.confidence,
+        method="percentile",
+        random_state=np.random.default_rng(settings.seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _wilcoxon(delta: np.ndarray) -> tuple[float, float]:
+    nonzero = delta[delta != 0]
+    if len(nonzero) == 0:
+        return np.nan, np.nan
+    result = sps.wilcoxon(delta, zero_method="wilcox")
+    return float(result.statistic), float(result.pvalue)
+
+
+def metric_tests(per_image: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
+    """One row per metric: summaries per init, †, Mood's test, Δm counts, Wilcoxon, bootstrap CI."""
+    rows = []
+    for metric, frame in per_image.groupby("metric", sort=False):
+        lmi, tii = frame["lmi"].to_numpy(float), frame["tii"].to_numpy(float)
+        mood = mood_test(lmi, tii)
+        both = ~np.isnan(lmi) & ~np.isnan(tii)
+        delta = (tii - lmi)[both]
+        row = {"metric": metric, "n_images": len(frame)}
+        for name, values in (("lmi", lmi), ("tii", tii)):
+            defined = values[~np.isnan(values)]
+            row[f"{name}_n"] = len(defined)
+            row[f"{name}_median"] = float(np.median(defined)) if len(defined) else np.nan
+            row[f"{name}_mean"] = float(np.mean(defined)) if len(defined) else np.nan
+            row[f"{name}_sd"] = float(np.std(defined, ddof=1)) if len(defined) > 1 else np.nan
+            row[f"{name}_high_scores"] = int((defined >= settings.high_score).sum())
+        row["dagger_median"] = practical_mark(
+            row["lmi_median"], row["tii_median"], settings.practical_difference
+        )
+        row["dagger_mean"] = practical_mark(
+            row["lmi_mean"], row["tii_mean"], settings.practical_difference
+        )
+        row.update(
+            mood_statistic=mood.statistic,
+            mood_p=mood.p,
+            mood_significant=mood.significant(settings.alpha),
+            mood_grand_median=mood.grand_median,
+            mood_table=None if mood.table is None else str([list(r) for r in mood.table]),
+            mood_ties_rule=mood.ties_rule,
+            delta_positive=int((delta > 0).sum()),
+            delta_zero=int((delta == 0).sum()),
+            delta_negative=int((delta < 0).sum()),
+            delta_undefined=int((~both).sum()),
+        )
+        row["wilcoxon_statistic"], row["wilcoxon_p"] = _wilcoxon(delta)
+        row["median_delta"] = float(np.median(delta)) if len(delta) else np.nan
+        row["median_delta_ci_low"], row["median_delta_ci_high"] = (
+            _bootstrap_median_ci(delta, settings) if len(delta) else (np.nan, np.nan)
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def normality(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Shapiro–Wilk per metric and init, before and after a Yeo–Johnson transform."""
+    rows = []
+    for metric, frame in per_image.groupby("metric", sort=False):
+        for init in ("lmi", "tii"):
+            values = frame[init].dropna().to_numpy(float)
+            row = {"metric": metric, "init": init, "n": len(values)}
+            if len(values) >= 3 and np.ptp(values) > 0:
+                row["shapiro_w"], row["shapiro_p"] = map(float, sps.shapiro(values))
+                transformed, lam = sps.yeojohnson(values)
+                row["yeojohnson_lambda"] = float(lam)
+                if np.ptp(transformed) > 0:
+                    row["shapiro_w_yj"], row["shapiro_p_yj"] = map(float, sps.shapiro(transformed))
+            rows.append(row)
+    columns = [
+        "metric",
+        "init",
+        "n",
+        "shapiro_w",
+        "shapiro_p",
+        "yeojohnson_lambda",
+        "shapiro_w_yj",
+        "shapiro_p_yj",
     ]
-    if fixed is not None:
-        if fixed not in per_split:
-            raise ValueError(f"fixed split {fixed} is not among the splits {sorted(per_split)}")
-        chosen, reason = fixed, "fixed in the config"
-    else:
-        best = max(r["daggers"] for r in record)
-        chosen = min(r["split"] for r in record if r["daggers"] == best)
-        reason = f"most metrics with a † ({best}); ties to the lowest index"
-    for row in record:
-        row["chosen"] = row["split"] == chosen
-        row["reason"] = reason if row["chosen"] else ""
-    return chosen, record
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def holm(p_values: Sequence[float], alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray]:
+    """Holm-adjusted p-values and rejections over a family (NaN tests stay NaN, not rejected)."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    reject = np.zeros(p.shape, dtype=bool)
+    defined = ~np.isnan(p)
+    if defined.any():
+        reject[defined], adjusted[defined], _, _ = multipletests(
+            p[defined], alpha=alpha, method="holm"
+        )
+    return adjusted, reject
+
+
+def regime_statistics(metric_csvs: Sequence[str], settings: StatsSettings):
+    """(per_image, tests, normality) for one dataset and regime from its per-model metric CSVs
+    (paths ``…/metrics/<regime>/<init>/rep<k>.csv``)."""
+    from pathlib import Path
+
+    tables = {}
+    for path in map(Path, metric_csvs):
+        init, rep = path.parent.name, int(path.stem.removeprefix("rep"))
+        tables[(init, rep)] = pd.read_csv(path, dtype={"slice_id": str, "label": str})
+    per_image = per_image_table(tables)
+    return per_image, metric_tests(per_image, settings), normality(per_image)

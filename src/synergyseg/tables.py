@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from synergyseg.io import write_csv, write_text
@@ -51,7 +52,13 @@ def label_table(regimes: dict[str, pd.DataFrame], dataset: str) -> pd.DataFrame:
 
 def markdown(frame: pd.DataFrame, title: str | None = None) -> str:
     """A GitHub-flavoured Markdown table (via pandas/tabulate) with an optional heading."""
-    body = frame.to_markdown(index=False, disable_numparse=True)
+    shown = frame.copy()
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = [("–" if pd.isna(v) else f"{v:.4g}") for v in shown[column]]
+        elif not pd.api.types.is_numeric_dtype(shown[column]):
+            shown[column] = shown[column].fillna("")
+    body = shown.to_markdown(index=False, disable_numparse=True)
     return (f"## {title}\n\n" if title else "") + body + "\n"
 
 
@@ -74,3 +81,287 @@ def write_table_s2(long: pd.DataFrame, csv_path: str | Path, md_path: str | Path
     write_csv(long, csv_path)
     title = "Table S2: clinical labels per regime and side (n and % of that side)"
     write_text(markdown(table_s2_wide(long), title), md_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics tables (paper layout in Markdown, long form in CSV)
+
+METRIC_NAMES = {
+    "auroc": "AUROC",
+    "dice": "Dice score",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+}
+INIT_NAMES = {"lmi": "LMI", "tii": "TII"}
+
+
+def _cell(value: float, star: bool = False, dagger: bool = False) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return f"{value:.4f}" + ("*" if star else "") + ("†" if dagger else "")
+
+
+def summary_table(
+    tests: dict[str, pd.DataFrame], daggers_on=("median", "mean"), stars=True
+) -> pd.DataFrame:
+    """Tables 1 and S1: rows metric × (median, mean, sd); columns <group> <init>.
+
+    ``tests`` maps a column group (dataset, or split) to its metric_tests frame. ``*`` marks both
+    inits' medians when Mood's test is significant; ``†`` the better init where |Δ| > 0.05.
+    """
+    rows = []
+    for metric in METRIC_NAMES:
+        for stat in ("median", "mean", "sd"):
+            row = {"metric": METRIC_NAMES[metric], "statistic": stat}
+            for group, frame in tests.items():
+                found = frame[frame["metric"] == metric]
+                if found.empty:
+                    continue
+                r = found.iloc[0]
+                for init in ("lmi", "tii"):
+                    star = bool(stars and stat == "median" and r["mood_significant"])
+                    dagger = stat in daggers_on and r.get(f"dagger_{stat}") == init
+                    row[f"{group} {INIT_NAMES[init]}"] = _cell(r[f"{init}_{stat}"], star, dagger)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mark_larger(a: int, b: int, n: int, threshold: float) -> tuple[str, str]:
+    """† on the larger of two counts when they differ by more than ``threshold`` of ``n``."""
+    if n and abs(a - b) > threshold * n:
+        return ("†", "") if a > b else ("", "†")
+    return "", ""
+
+
+def table2(tests: dict[str, pd.DataFrame], high_score: float, threshold: float) -> pd.DataFrame:
+    """Δm counts per dataset and metric (selected split), and images scoring >= ``high_score``.
+
+    Undefined Δm (e.g. Dice of an image without foreground) get their own column; the paper's
+    kidney table counted them as Δm = 0.
+    """
+    rows = []
+    for dataset, frame in tests.items():
+        for r in frame.to_dict("records"):
+            n = r["n_images"]
+            defined = n - r["delta_undefined"]
+            pos, neg = _mark_larger(r["delta_positive"], r["delta_negative"], defined, threshold)
+            high_lmi, high_tii = _mark_larger(
+                r["lmi_high_scores"], r["tii_high_scores"], n, threshold
+            )
+
+            def pct(k, n=n):
+                return f"{k} ({100 * k / n:.0f})" if n else str(k)
+
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "metric": METRIC_NAMES[r["metric"]],
+                    "n_test": n,
+                    "Δm > 0 (TII better) n (%)": pct(r["delta_positive"]) + pos,
+                    "Δm = 0 n (%)": pct(r["delta_zero"]),
+                    "Δm < 0 (LMI better) n (%)": pct(r["delta_negative"]) + neg,
+                    "Δm undefined n (%)": pct(r["delta_undefined"]),
+                    f"LMI ≥ {high_score:g}": f"{r['lmi_high_scores']}{high_lmi}",
+                    f"TII ≥ {high_score:g}": f"{r['tii_high_scores']}{high_tii}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def table3(tests: dict[str, dict[str, pd.DataFrame]], percents: dict[str, int]) -> pd.DataFrame:
+    """Depletion: medians per metric and training share (rows), dataset × init (columns).
+
+    ``tests[dataset][regime]``; ``percents[regime]`` is the training share in % (80 for the
+    selected split)."""
+    rows = []
+    for metric in METRIC_NAMES:
+        for regime, percent in sorted(percents.items(), key=lambda kv: kv[1]):
+            row = {"metric": METRIC_NAMES[metric], "training %": percent}
+            for dataset, per_regime in tests.items():
+                frame = per_regime.get(regime)
+                if frame is None or frame[frame["metric"] == metric].empty:
+                    continue
+                r = frame[frame["metric"] == metric].iloc[0]
+                for init in ("lmi", "tii"):
+                    row[f"{dataset} {INIT_NAMES[init]}"] = _cell(
+                        r[f"{init}_median"], bool(r["mood_significant"]), r["dagger_median"] == init
+                    )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dice_by_label(per_image: dict[str, pd.DataFrame], threshold: float) -> pd.DataFrame:
+    """Tables S3/S4: Dice of the per-image medians by clinical label, per dataset."""
+    from synergyseg.selection import practical_mark
+
+    rows = []
+    for dataset, frame in per_image.items():
+        dice = frame[frame["metric"] == "dice"]
+        for label, group in dice.groupby("label", sort=True):
+            stats = {}
+            for init in ("lmi", "tii"):
+                values = group[init].dropna()
+                stats[init] = (values.median(), values.mean(), values.std(ddof=1), len(values))
+            if stats["lmi"][3] == 0 and stats["tii"][3] == 0:
+                continue  # Dice is undefined for every image of this label (no foreground)
+            for k, name in enumerate(("median", "mean", "sd")):
+                mark = (
+                    practical_mark(stats["lmi"][k], stats["tii"][k], threshold) if k < 2 else None
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "label": label,
+                        "n": stats["tii"][3],
+                        "statistic": name,
+                        "LMI": _cell(stats["lmi"][k], dagger=mark == "lmi"),
+                        "TII": _cell(stats["tii"][k], dagger=mark == "tii"),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def write_table(frame: pd.DataFrame, stem: str | Path, title: str) -> None:
+    """``<stem>.csv`` and ``<stem>.md``."""
+    write_csv(frame, f"{stem}.csv")
+    write_text(markdown(frame, title), f"{stem}.md")
+
+
+def write_study_tables(
+    stats_dirs: dict[str, str | Path],
+    regimes: Sequence[str],
+    settings,
+    out_dir: str | Path,
+) -> None:
+    """Every statistics table for all datasets, from ``<stats_dir>/<regime>/*.csv`` and
+    ``<stats_dir>/split_selection.csv``, into ``out_dir`` as CSV and Markdown."""
+    from synergyseg.selection import read_selection
+    from synergyseg.stats import holm
+    from synergyseg.synergy import synergy_summary
+
+    out = Path(out_dir)
+    splits = [r for r in regime_order(regimes) if SPLIT_REGIME.match(r)]
+    depletions = [r for r in regime_order(regimes) if DEPLETION_REGIME.match(r)]
+
+    def load(dataset, regime, name):
+        return pd.read_csv(
+            Path(stats_dirs[dataset]) / regime / f"{name}.csv",
+            dtype={"slice_id": str, "label": str},
+        )
+
+    selected, tests_all, selections = {}, {}, []
+    for dataset, stats_dir in stats_dirs.items():
+        selected[dataset] = f"split{read_selection(Path(stats_dir) / 'split_selection.csv')}"
+        tests_all[dataset] = {r: load(dataset, r, "tests") for r in regimes}
+        record = pd.read_csv(Path(stats_dir) / "split_selection.csv")
+        record.insert(0, "dataset", dataset)
+        selections.append(record)
+    pd_sel = pd.concat(selections, ignore_index=True)
+    write_table(pd_sel, out / "split_selection", "Split selection: † marks per 80:20 split")
+
+    table1_tests = {d: tests_all[d][selected[d]] for d in stats_dirs}
+    write_table(summary_table(table1_tests), out / "table1", "Table 1: selected 80:20 split")
+    for dataset in stats_dirs:
+        per_split = {f"Set {r.removeprefix('split')}": tests_all[dataset][r] for r in splits}
+        write_table(
+            summary_table(per_split, daggers_on=("median",), stars=False),
+            out / f"table_s1_{dataset}",
+            f"Table S1 ({dataset}): every 80:20 split",
+        )
+    write_table(
+        table2(table1_tests, settings.high_score, settings.practical_difference),
+        out / "table2",
+        "Table 2: per-image Δm = TII − LMI on the selected split",
+    )
+    if depletions:
+        percents = {"selected": 80} | {
+            r: int(DEPLETION_REGIME.match(r).group(1)) for r in depletions
+        }
+        per_dataset = {
+            d: {"selected": table1_tests[d]} | {r: tests_all[d][r] for r in depletions}
+            for d in stats_dirs
+        }
+        write_table(
+            table3(per_dataset, percents), out / "table3", "Table 3: depletion regimes (medians)"
+        )
+    per_image = {d: load(d, selected[d], "per_image") for d in stats_dirs}
+    write_table(
+        dice_by_label(per_image, settings.practical_difference),
+        out / "table_s3_s4",
+        "Tables S3/S4: Dice by clinical label (selected split)",
+    )
+
+    # Mood's tests with Holm correction per table family; the tests beyond the paper
+    mood_rows = []
+    for dataset in stats_dirs:
+        for regime in regimes:
+            frame = tests_all[dataset][regime].copy()
+            frame.insert(0, "regime", regime)
+            frame.insert(0, "dataset", dataset)
+            frame["family"] = np.where(
+                regime == selected[dataset],
+                "table1",
+                np.where(frame["regime"].str.startswith("train"), "table3", "table_s1"),
+            )
+            mood_rows.append(frame)
+    mood = pd.concat(mood_rows, ignore_index=True)
+    for column in ("mood_p", "wilcoxon_p"):
+        mood[f"{column}_holm"] = np.nan
+        for _, index in mood.groupby("family").groups.items():
+            adjusted, _ = holm(mood.loc[index, column].to_numpy(), settings.alpha)
+            mood.loc[index, f"{column}_holm"] = adjusted
+    columns = [
+        "dataset",
+        "regime",
+        "family",
+        "metric",
+        "lmi_n",
+        "tii_n",
+        "mood_statistic",
+        "mood_p",
+        "mood_p_holm",
+        "mood_significant",
+        "mood_grand_median",
+        "mood_table",
+        "mood_ties_rule",
+    ]
+    write_table(
+        mood[columns], out / "mood_tests", "Mood's median tests (LMI vs TII per-image medians)"
+    )
+    beyond = mood[mood["family"] == "table1"][
+        [
+            "dataset",
+            "metric",
+            "median_delta",
+            "median_delta_ci_low",
+            "median_delta_ci_high",
+            "wilcoxon_statistic",
+            "wilcoxon_p",
+            "wilcoxon_p_holm",
+            "mood_p",
+            "mood_p_holm",
+        ]
+    ]
+    write_table(
+        beyond, out / "table_beyond", "Beyond the paper: paired tests on Δm (selected split)"
+    )
+    normal = []
+    for dataset in stats_dirs:
+        frame = load(dataset, selected[dataset], "normality")
+        frame.insert(0, "dataset", dataset)
+        normal.append(frame)
+    write_table(
+        pd.concat(normal, ignore_index=True),
+        out / "normality",
+        "Shapiro–Wilk before and after Yeo–Johnson",
+    )
+    synergy = []
+    for dataset in stats_dirs:
+        frame = synergy_summary(load(dataset, selected[dataset], "synergy"))
+        frame.insert(0, "dataset", dataset)
+        synergy.append(frame)
+    write_table(
+        pd.concat(synergy, ignore_index=True),
+        out / "synergy",
+        "Synergy: union and intersection of TII and LMI masks",
+    )

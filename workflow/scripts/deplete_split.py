@@ -1,15 +1,23 @@
-"""Deplete the previous regime's training set to the next fraction (rule deplete_split)."""
+"""Deplete the previous regime's training set to the next fraction (rule deplete_split).
+
+The first depletion regime starts from the split chosen by the statistics stage."""
 
 import pandas as pd
 
 from synergyseg.io import write_csv
 from synergyseg.seeds import regime_seed
+from synergyseg.selection import read_selection
 from synergyseg.splits import SplitSettings, deplete
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 regime = f"train{snakemake.wildcards.percent}"
-previous = pd.read_csv(snakemake.input.previous, dtype={"case": str, "label": str})
+if "selection" in snakemake.input.keys():
+    chosen = read_selection(snakemake.input.selection)
+    previous_csv = [p for p in snakemake.input.splits if p.endswith(f"/split{chosen}.csv")][0]
+else:
+    previous_csv = snakemake.input.previous
+previous = pd.read_csv(previous_csv, dtype={"case": str, "label": str})
 depleted = deplete(
     previous,
     int(snakemake.wildcards.percent) / 100,
