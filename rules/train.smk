@@ -95,7 +95,8 @@ rule predict:
     resources:
         gpu=1,
         mem_mb=config["train"]["mem_mb"],
-    params:
+        # a resource, not a param: it fits the hardware and never changes the results, so
+        # changing it (or --set-resources predict:batch_size=N) re-predicts nothing
         batch_size=config["predict"]["batch_size"],
     script:
         "../workflow/scripts/predict.py"

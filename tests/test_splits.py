@@ -105,3 +105,10 @@ def test_regime_order_and_seed_stability():
     assert regime_seed(2021, "skin", "split1") != regime_seed(2021, "skin", "split2")
     assert isinstance(regime_seed(0, "x"), int) and 0 <= regime_seed(0, "x") < 2**32
     assert np.unique([regime_seed(1, str(i)) for i in range(50)]).size == 50
+
+
+def test_depletion_is_deterministic_for_a_seed():
+    base = random_split(manifest(), SplitSettings(), seed=1)
+    a = deplete(base, 0.6, SplitSettings(), seed=5)
+    pd.testing.assert_frame_equal(a, deplete(base, 0.6, SplitSettings(), seed=5))
+    assert not a["subset"].equals(deplete(base, 0.6, SplitSettings(), seed=6)["subset"])

@@ -10,7 +10,7 @@ predict_split(
     snakemake.input.model,
     snakemake.input.split,
     snakemake.output[0],
-    batch_size=snakemake.params.batch_size,
+    batch_size=snakemake.resources.batch_size,
     device=device,
     threads=snakemake.threads,
 )
