@@ -188,6 +188,14 @@ def edited_copy(demo: Path, dest: Path) -> Path:
     return dest
 
 
+def plan_after_code_edit(demo: Path, dest: Path, module: str) -> Counter:
+    """Dry-run job counts after appending a comment to one package module in a copy."""
+    other = edited_copy(demo, dest)
+    with open(other / "src" / "synergyseg" / module, "a") as handle:
+        handle.write("\n# an edit\n")
+    return planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+
+
 def test_editing_prediction_code_retrains_only_the_depletion_regimes(demo, tmp_path):
     """New predictions of the 80:20 splits may change the selected split, so the depletion
     regimes (built from it) are redone; the 80:20 models themselves are never retrained."""
@@ -204,10 +212,7 @@ def test_editing_prediction_code_retrains_only_the_depletion_regimes(demo, tmp_p
 
 
 def test_editing_table_code_reruns_the_table_only(demo, tmp_path):
-    other = edited_copy(demo, tmp_path / "tables")
-    with open(other / "src" / "synergyseg" / "tables.py", "a") as handle:
-        handle.write("\n# an edit\n")
-    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    jobs = plan_after_code_edit(demo, tmp_path / "tables", "tables.py")
     assert jobs == {"table_s2": 1, "make_tables": 1, "all": 1}
 
 
@@ -219,10 +224,7 @@ def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
     assert jobs == {"regime_statistics": 9, "make_tables": 1, "all": 1}
 
-    other = edited_copy(demo, tmp_path / "stats-code")
-    with open(other / "src" / "synergyseg" / "stats.py", "a") as handle:
-        handle.write("\n# an edit\n")
-    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    jobs = plan_after_code_edit(demo, tmp_path / "stats-code", "stats.py")
     assert jobs == {"regime_statistics": 9, "make_tables": 1, "all": 1}
 
 

@@ -345,23 +345,21 @@ def write_study_tables(
     write_table(
         beyond, out / "table_beyond", "Beyond the paper: paired tests on Δm (selected split)"
     )
-    normal = []
-    for dataset in stats_dirs:
-        frame = load(dataset, selected[dataset], "normality")
-        frame.insert(0, "dataset", dataset)
-        normal.append(frame)
+
+    def stacked(name, transform=lambda frame: frame):
+        """One selected-split table per dataset, stacked with a dataset column."""
+        parts = []
+        for dataset in stats_dirs:
+            frame = transform(load(dataset, selected[dataset], name))
+            frame.insert(0, "dataset", dataset)
+            parts.append(frame)
+        return pd.concat(parts, ignore_index=True)
+
     write_table(
-        pd.concat(normal, ignore_index=True),
-        out / "normality",
-        "Shapiro–Wilk before and after Yeo–Johnson",
+        stacked("normality"), out / "normality", "Shapiro–Wilk before and after Yeo–Johnson"
     )
-    synergy = []
-    for dataset in stats_dirs:
-        frame = synergy_summary(load(dataset, selected[dataset], "synergy"))
-        frame.insert(0, "dataset", dataset)
-        synergy.append(frame)
     write_table(
-        pd.concat(synergy, ignore_index=True),
+        stacked("synergy", synergy_summary),
         out / "synergy",
         "Synergy: union and intersection of TII and LMI masks",
     )
