@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from synergyseg.stats import mood_test, practical_mark, replicate_medians, select_split
+from synergyseg.selection import practical_mark, replicate_medians, select_split
+from synergyseg.stats import mood_test
 
 # Table S1 of the paper: skin, five 80:20 sets, medians (LMI, TII) per metric
 TABLE_S1 = {

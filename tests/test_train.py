@@ -11,8 +11,9 @@ import torch
 
 from synergyseg.config import TRAINING_OPTIONS
 from synergyseg.errors import InputDataError
+from synergyseg.io import read_predictions
 from synergyseg.model import ModelSpec
-from synergyseg.predict import load_checkpoint, predict_split, read_predictions
+from synergyseg.predict import load_checkpoint, predict_split
 from synergyseg.train import TrainSpec, epoch_batches, monitor_split, resume_path, train_model
 
 SPEC = TrainSpec(

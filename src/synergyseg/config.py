@@ -84,7 +84,7 @@ def check_config(config: dict[str, Any]) -> None:
         for d in config["datasets"].values()
     ]
     top_train = 1 - max(test_fractions)
-    if any(f >= top_train for f in fractions[:1]):
+    if fractions and fractions[0] >= top_train:
         raise ConfigError(
             "depletion.train_fractions",
             f"must start below the training share of the splits ({top_train:g})",

@@ -15,6 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from synergyseg.errors import InputDataError
+from synergyseg.io import read_binary_mask, read_predictions
+from synergyseg.splits import read_split
+
 THRESHOLD = 128  # uint8 value of P = 0.5
 METRIC_COLUMNS = ["auroc", "dice", "sensitivity", "specificity", "precision"]
 COUNT_COLUMNS = ["tp", "fp", "tn", "fn"]
@@ -98,10 +102,6 @@ def image_metrics(probs: np.ndarray, masks: np.ndarray) -> pd.DataFrame:
 
 def model_metrics(predictions: str, split_csv: str) -> pd.DataFrame:
     """Metrics of one model's prediction file against the masks of its split's test side."""
-    from synergyseg.errors import InputDataError
-    from synergyseg.io import read_binary_mask, read_predictions
-    from synergyseg.splits import read_split
-
     slice_ids, probs = read_predictions(predictions)
     rows = read_split(split_csv, "test")
     if list(rows["slice_id"]) != [str(i) for i in slice_ids]:

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from synergyseg.errors import InputDataError
-from synergyseg.io import atomic_path, read_predictions  # noqa: F401 - re-exported
+from synergyseg.io import atomic_path
 from synergyseg.model import ModelSpec, VGGUNet, upsample_logits
 from synergyseg.preprocess import normalise
-from synergyseg.samples import load_samples, read_split
+from synergyseg.samples import load_samples
+from synergyseg.splits import read_split
 from synergyseg.weights import safe_load
 
 log = logging.getLogger(__name__)

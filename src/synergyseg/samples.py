@@ -18,7 +18,6 @@ from torchvision.transforms import v2
 
 from synergyseg.errors import InputDataError
 from synergyseg.io import read_binary_mask
-from synergyseg.splits import read_split  # noqa: F401 - re-exported for callers
 
 
 @dataclass

@@ -8,6 +8,7 @@ selection: editing the statistical tests in ``stats.py`` must not look like a ch
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,16 @@ def select_split(
     return chosen, record
 
 
+def read_metric_tables(metric_csvs: Sequence[str]) -> dict[tuple[str, int], pd.DataFrame]:
+    """``{(init, rep): table}`` from metric files named ``…/<init>/rep<k>.csv``."""
+    return {
+        (Path(p).parent.name, int(Path(p).stem.removeprefix("rep"))): pd.read_csv(
+            p, dtype={"slice_id": str, "label": str}
+        )
+        for p in metric_csvs
+    }
+
+
 def selection_from_metrics(
     metric_csvs: Sequence[str], threshold: float = PRACTICAL_DIFFERENCE, fixed: int | None = None
 ):
@@ -85,21 +96,14 @@ def selection_from_metrics(
     Working from the metrics (not from the test tables) keeps the depletion regimes — and so
     their training jobs — independent of settings such as ``alpha`` that only change tests.
     """
-    from pathlib import Path
-
     by_split: dict[int, list[str]] = {}
     for path in metric_csvs:
-        split = int(Path(path).parent.parent.name.removeprefix("split"))
-        by_split.setdefault(split, []).append(path)
+        by_split.setdefault(int(Path(path).parent.parent.name.removeprefix("split")), []).append(
+            path
+        )
     summaries = {}
     for split, paths in by_split.items():
-        tables = {
-            (Path(p).parent.name, int(Path(p).stem.removeprefix("rep"))): pd.read_csv(
-                p, dtype={"slice_id": str}
-            )
-            for p in paths
-        }
-        per_image = per_image_table(tables)
+        per_image = per_image_table(read_metric_tables(paths))
         summaries[split] = {
             metric: (float(frame["lmi"].median()), float(frame["tii"].median()))
             for metric, frame in per_image.groupby("metric", sort=False)
@@ -112,3 +116,12 @@ def read_selection(path: str) -> int:
     """The chosen split index from a split-selection record."""
     record = pd.read_csv(path)
     return int(record.loc[record["chosen"], "split"].iloc[0])
+
+
+def selected_split_csv(selection_csv: str, split_csvs: Sequence[str]) -> str:
+    """The manifest of the selected split among ``…/split<k>.csv``."""
+    chosen = read_selection(selection_csv)
+    matches = [p for p in split_csvs if Path(p).name == f"split{chosen}.csv"]
+    if len(matches) != 1:
+        raise ValueError(f"{selection_csv}: split{chosen} is not among {list(split_csvs)}")
+    return matches[0]

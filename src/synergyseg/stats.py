@@ -24,17 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
 
-from synergyseg.selection import (  # noqa: F401 - one place for each convention
-    METRICS,
+from synergyseg.selection import (
     PRACTICAL_DIFFERENCE,
-    dagger_count,
     per_image_table,
     practical_mark,
-    read_selection,
-    replicate_medians,
-    select_split,
-    selection_from_metrics,
+    read_metric_tables,
 )
 
 ALPHA = 0.05
@@ -185,8 +181,6 @@ def normality(per_image: pd.DataFrame) -> pd.DataFrame:
 
 def holm(p_values: Sequence[float], alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray]:
     """Holm-adjusted p-values and rejections over a family (NaN tests stay NaN, not rejected)."""
-    from statsmodels.stats.multitest import multipletests
-
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full(p.shape, np.nan)
     reject = np.zeros(p.shape, dtype=bool)
@@ -201,11 +195,6 @@ def holm(p_values: Sequence[float], alpha: float = ALPHA) -> tuple[np.ndarray, n
 def regime_statistics(metric_csvs: Sequence[str], settings: StatsSettings):
     """(per_image, tests, normality) for one dataset and regime from its per-model metric CSVs
     (paths ``…/metrics/<regime>/<init>/rep<k>.csv``)."""
-    from pathlib import Path
-
-    tables = {}
-    for path in map(Path, metric_csvs):
-        init, rep = path.parent.name, int(path.stem.removeprefix("rep"))
-        tables[(init, rep)] = pd.read_csv(path, dtype={"slice_id": str, "label": str})
+    tables = read_metric_tables(metric_csvs)
     per_image = per_image_table(tables)
     return per_image, metric_tests(per_image, settings), normality(per_image)

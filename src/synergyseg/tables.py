@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from synergyseg.io import write_csv, write_text
+from synergyseg.selection import practical_mark, read_selection
+from synergyseg.stats import holm
+from synergyseg.synergy import synergy_summary
 
 SPLIT_REGIME = re.compile(r"^split(\d+)$")
 DEPLETION_REGIME = re.compile(r"^train(\d+)$")
@@ -192,8 +195,6 @@ def table3(tests: dict[str, dict[str, pd.DataFrame]], percents: dict[str, int]) 
 
 def dice_by_label(per_image: dict[str, pd.DataFrame], threshold: float) -> pd.DataFrame:
     """Tables S3/S4: Dice of the per-image medians by clinical label, per dataset."""
-    from synergyseg.selection import practical_mark
-
     rows = []
     for dataset, frame in per_image.items():
         dice = frame[frame["metric"] == "dice"]
@@ -235,10 +236,6 @@ def write_study_tables(
 ) -> None:
     """Every statistics table for all datasets, from ``<stats_dir>/<regime>/*.csv`` and
     ``<stats_dir>/split_selection.csv``, into ``out_dir`` as CSV and Markdown."""
-    from synergyseg.selection import read_selection
-    from synergyseg.stats import holm
-    from synergyseg.synergy import synergy_summary
-
     out = Path(out_dir)
     splits = [r for r in regime_order(regimes) if SPLIT_REGIME.match(r)]
     depletions = [r for r in regime_order(regimes) if DEPLETION_REGIME.match(r)]
@@ -363,3 +360,12 @@ def write_study_tables(
         out / "synergy",
         "Synergy: union and intersection of TII and LMI masks",
     )
+
+
+def table_s2_from_splits(split_csvs: Sequence[str | Path]) -> pd.DataFrame:
+    """Long-form Table S2 from split manifests at ``results/<dataset>/splits/<regime>.csv``."""
+    parts = []
+    for path in map(Path, split_csvs):
+        frame = pd.read_csv(path, dtype={"case": str, "label": str})
+        parts.append(label_table({path.stem: frame}, dataset=path.parts[-3]))
+    return pd.concat(parts, ignore_index=True)

@@ -36,8 +36,9 @@ from synergyseg.data.download import sha256_of
 from synergyseg.io import atomic_path, write_csv
 from synergyseg.model import ModelSpec, VGGUNet, build_model, upsample_logits
 from synergyseg.preprocess import normalise
-from synergyseg.samples import Samples, augment_batch, flip_augmentation, load_samples, read_split
+from synergyseg.samples import Samples, augment_batch, flip_augmentation, load_samples
 from synergyseg.seeds import regime_seed
+from synergyseg.splits import read_split
 from synergyseg.weights import load_state_dict, safe_load
 
 log = logging.getLogger(__name__)

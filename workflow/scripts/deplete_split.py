@@ -6,15 +6,14 @@ import pandas as pd
 
 from synergyseg.io import write_csv
 from synergyseg.seeds import regime_seed
-from synergyseg.selection import read_selection
+from synergyseg.selection import selected_split_csv
 from synergyseg.splits import SplitSettings, deplete
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 regime = f"train{snakemake.wildcards.percent}"
 if "selection" in snakemake.input.keys():
-    chosen = read_selection(snakemake.input.selection)
-    previous_csv = [p for p in snakemake.input.splits if p.endswith(f"/split{chosen}.csv")][0]
+    previous_csv = selected_split_csv(snakemake.input.selection, snakemake.input.splits)
 else:
     previous_csv = snakemake.input.previous
 previous = pd.read_csv(previous_csv, dtype={"case": str, "label": str})

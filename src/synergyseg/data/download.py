@@ -17,8 +17,11 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import pandas as pd
+
+from synergyseg.data.sources import ISIC_ID
 from synergyseg.errors import InputDataError
-from synergyseg.io import atomic_path
+from synergyseg.io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -130,11 +133,6 @@ def write_isic_labels(
     With ``fetch`` false (or no network) every label is ``unknown``; the segmentation half of
     the study still runs, only the label-stratified tables lose their meaning.
     """
-    import pandas as pd
-
-    from synergyseg.data.sources import ISIC_ID
-    from synergyseg.io import write_csv
-
     ids = sorted(p.stem for p in Path(isic_dir).rglob("ISIC_*.jpg") if ISIC_ID.match(p.stem))
     labels, failures = [], 0
     for isic_id in ids:

@@ -30,7 +30,8 @@ import SimpleITK as sitk
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from synergyseg.io import atomic_path, write_csv, write_image
+from synergyseg.io import atomic_directory, atomic_path, write_csv, write_image
+from synergyseg.seeds import regime_seed
 
 # ---------------------------------------------------------------------------------------------
 # shared drawing helpers
@@ -359,15 +360,11 @@ WRITERS = {
 
 def dataset_seed(root_seed: int, dataset: str) -> int:
     """Per-dataset seed, stable across runs and machines."""
-    from synergyseg.seeds import regime_seed
-
     return regime_seed(root_seed, "phantom", dataset)
 
 
 def write_phantom(raw_format: str, settings: dict, seed: int, out_dir: str | Path) -> None:
     """Write the phantom for ``raw_format`` from its config section, as one atomic folder."""
-    from synergyseg.io import atomic_directory
-
     if raw_format not in WRITERS:
         raise ValueError(f"no phantom for format {raw_format!r}; choose one of {sorted(WRITERS)}")
     writer, spec_type, renames = WRITERS[raw_format]

@@ -8,7 +8,7 @@ leaves no half-made outputs behind.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +40,6 @@ class VolumeRecord:
     case: str
     imaging: Path
     segmentation: Path
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 def isic_records(root: str | Path, labels_csv: str | Path | None = None) -> list[ImageRecord]:
