@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores all --configfile config/demo.yaml
+	$(BIN)/snakemake --report results/report.html --configfile config/demo.yaml
 	@echo
 	@echo "Done. Results are under results/:"
 	@echo "  results/<dataset>/slices/manifest.csv   one row per slice (PNGs in results/<dataset>/slices/png)"
@@ -24,6 +25,9 @@ demo: $(STAMP)
 	@echo "  results/<dataset>/predictions/...       test-set probability maps (uint8 .npz)"
 	@echo "  results/<dataset>/metrics/...           per-image metrics of every model"
 	@echo "  results/tables/*.md                     Tables 1-3, S1-S4, Mood's tests, synergy"
+	@echo "  results/<dataset>/cam/<split>/...       chosen figure images (images.csv) and Grad-CAM maps"
+	@echo "  results/figures/<dataset>/*.png|pdf     figure panels (Fig 2-6, S1-S4 style, training, depletion)"
+	@echo "  results/report.html                     every figure and table, captioned: open it in a browser"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

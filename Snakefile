@@ -2,7 +2,8 @@
 
 Stages follow the study's Methods: raw data → slices → 80:20 splits and depletion regimes →
 one VGG16-UNet per dataset × regime × init × replicate → test-set predictions →
-per-image metrics → statistics, split selection (which decides the depletion regimes) → tables.
+per-image metrics → statistics, split selection (which decides the depletion regimes) → tables;
+the selected split's test images → Grad-CAM → figure panels → `snakemake --report`.
 Run `snakemake --cores all` (demo) or `--configfile config/config.yaml` (the full protocol).
 """
 
@@ -21,6 +22,9 @@ if not workflow.overwrite_configfiles:
 validate(config, "config/schema.yaml", set_default=True)
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -37,6 +41,8 @@ include: "rules/data.smk"
 include: "rules/splits.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/explain.smk"
+include: "rules/figures.smk"
 
 
 rule all:

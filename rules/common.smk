@@ -174,6 +174,55 @@ def kits_case_list(wildcards):
     return None
 
 
+def study_table_reports():
+    """The CSV of every statistics table, captioned for the report (Markdown copies are not)."""
+    files = []
+    for table in STUDY_TABLES:
+        dataset = (
+            table.removeprefix("table_s1_") if table.startswith("table_s1_") else None
+        )
+        csv = report(
+            f"results/tables/{table}.csv",
+            caption=f"../report/tables/{'table_s1' if dataset else table}.rst",
+            category=dataset or "All datasets",
+            subcategory="Tables",
+            labels={"table": table},
+        )
+        files.append(csv)
+    return files
+
+
+def cam_settings():
+    """The Grad-CAM settings that change the maps (not the batch size, a memory setting)."""
+    return canonical(
+        {k: v for k, v in config["figures"]["cam"].items() if k != "batch_size"}
+    )
+
+
+FIGURES = ["segmentation", "gradcam", "synergy", "qq", "distributions", "training"]
+FIGURES += ["depletion"] if DEPLETIONS else []
+
+
+def figure_code(*modules):
+    """Package files behind a figure: its plotting modules and the shared style."""
+    names = [f"figures/{m}" for m in (*modules, "style.py")]
+    return package_files(*names, "io.py")
+
+
+def figure_files(name, subcategory, label, prefix=True):
+    """Named outputs of one figure: the PNG (in the report, captioned) and the PDF."""
+    stem = f"results/figures/{{dataset}}/{name}"
+    png = report(
+        f"{stem}.png",
+        caption=f"../report/figures/{name}.rst",
+        category="{dataset}",
+        subcategory=subcategory,
+        labels={"figure": label},
+    )
+    keys = (f"{name}_png", f"{name}_pdf") if prefix else ("png", "pdf")
+    return dict(zip(keys, (png, f"{stem}.pdf")))
+
+
 def final_outputs():
     """Everything `rule all` asks for, from the config."""
     outputs = expand("results/{dataset}/slices/manifest.csv", dataset=DATASETS)
@@ -190,4 +239,10 @@ def final_outputs():
     )
     if set(INITS) == {"tii", "lmi"}:  # the comparison needs both
         outputs += expand("results/tables/{table}.md", table=STUDY_TABLES)
+        outputs += expand(
+            "results/figures/{dataset}/{name}.{ext}",
+            dataset=DATASETS,
+            name=FIGURES,
+            ext=["png", "pdf"],
+        )
     return outputs

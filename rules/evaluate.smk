@@ -99,7 +99,7 @@ rule make_tables:
             "tables.py", "stats.py", "selection.py", "synergy.py", "io.py"
         ),
     output:
-        csv=expand("results/tables/{table}.csv", table=STUDY_TABLES),
+        csv=study_table_reports(),
         md=expand("results/tables/{table}.md", table=STUDY_TABLES),
     log:
         "logs/make_tables/make_tables.log",

@@ -44,7 +44,9 @@ rule table_s2:
     output:
         csv=report(
             "results/tables/table_s2.csv",
-            category="Data",
+            category="All datasets",
+            subcategory="Tables",
+            labels={"table": "table_s2"},
             caption="../report/table_s2.rst",
         ),
         md="results/tables/table_s2.md",

@@ -52,17 +52,18 @@ def fetch_imagenet_weights(dest: str | Path, url: str = IMAGENET_URL) -> Path:
     return download.fetch(url, dest, sha256=expected)
 
 
-def safe_load(path: str | Path):
+def safe_load(path: str | Path, mmap: bool = False):
     """``torch.load(weights_only=True)``: tensors and plain containers only, never pickled code.
 
     Every checkpoint, resume state and weights file in the workflow is read through here, so a
-    tampered file is refused with a message that names it.
+    tampered file is refused with a message that names it. ``mmap`` maps tensors lazily, for
+    readers that only want a checkpoint's metadata.
     """
     path = Path(path)
     if not path.is_file():
         raise InputDataError(path, "weights file is missing")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad input file
         raise InputDataError(
             path, f"cannot be loaded safely with weights_only=True ({err})"

@@ -1,0 +1,201 @@
+"""Grad-CAM for the segmentation network, per target class, averaged over replicates (eq. 3).
+
+For target class c the score is the sum of the class-c logit over the pixels the model assigns
+to c (``target="predicted"``), or over every pixel (``target="all"``). A class the model does
+not predict in an image therefore has a zero score and an empty map, as the paper observes for
+tumour-free cores. The channel weights are the spatial mean of the score's gradient at the
+chosen layer's output; the map is ReLU(Σ_k w_k A_k), upsampled bilinearly to the input and
+min–max scaled to [0, 1] (a constant map becomes all zeros).
+
+Logits are taken at the input resolution (the same upsampling the predictions use), so "the
+pixels the model assigns to c" are exactly the pixels of its predicted mask.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synergyseg.errors import InputDataError
+from synergyseg.io import atomic_path
+from synergyseg.model import VGGUNet, upsample_logits
+from synergyseg.predict import load_checkpoint
+from synergyseg.preprocess import normalise
+from synergyseg.samples import load_samples
+from synergyseg.splits import read_split
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("predicted", "all")
+CLASSES = (0, 1)
+
+
+def default_layer(model: nn.Module) -> str:
+    """The last decoder block before the head (the paper's last convolutional stage)."""
+    if isinstance(model, VGGUNet):
+        return f"decoder.{len(model.decoder) - 1}"
+    raise ValueError("give the Grad-CAM layer by name for models other than VGGUNet")
+
+
+def resolve_layer(model: nn.Module, name: str | None) -> tuple[str, nn.Module]:
+    """(name, module) of the layer whose output Grad-CAM weights; a clear error lists choices."""
+    name = name or default_layer(model)
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        choices = [n for n, m in modules.items() if n and isinstance(m, nn.Conv2d | nn.Sequential)]
+        raise ValueError(f"no layer {name!r} in the model; choose one of {choices}")
+    return name, modules[name]
+
+
+def _without_inplace(model: nn.Module) -> None:
+    """In-place ReLUs would overwrite a hooked activation before its gradient is taken."""
+    for module in model.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+
+
+def minmax(maps: torch.Tensor) -> torch.Tensor:
+    """Scale each (H, W) map of (N, H, W) to [0, 1]; constant maps become zeros."""
+    flat = maps.flatten(1)
+    low = flat.min(dim=1).values.view(-1, 1, 1)
+    span = (flat.max(dim=1).values.view(-1, 1, 1) - low).clamp_min(0)
+    return torch.where(span > 0, (maps - low) / torch.where(span > 0, span, 1), 0.0)
+
+
+def grad_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target_class: int,
+    layer: str | None = None,
+    target: str = "predicted",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(maps (N, H, W) in [0, 1], predicted masks (N, H, W) bool) for normalised inputs x.
+
+    ``model`` maps x to logits (N, C, h, w) at any resolution; they are upsampled to x's size.
+    Images of a batch do not interact (the model must be in eval mode), so one backward pass
+    serves the whole batch.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"Grad-CAM target must be one of {TARGETS}, got {target!r}")
+    if model.training:
+        raise ValueError("Grad-CAM needs the model in eval mode (BatchNorm couples a batch)")
+    _, module = resolve_layer(model, layer)
+    _without_inplace(model)
+    captured: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    try:
+        with torch.enable_grad():
+            logits = upsample_logits(model(x), tuple(x.shape[-2:])).float()
+            (activation,) = captured
+            predicted = logits.argmax(dim=1)
+            region = (
+                predicted == target_class
+                if target == "predicted"
+                else torch.ones_like(predicted, dtype=torch.bool)
+            )
+            score = (logits[:, target_class] * region).sum()
+            if score.requires_grad:
+                (gradient,) = torch.autograd.grad(score, activation)
+            else:  # no pixel of the class anywhere in the batch
+                gradient = torch.zeros_like(activation)
+    finally:
+        handle.remove()
+    weights = gradient.float().mean(dim=(2, 3), keepdim=True)
+    maps = F.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
+    maps = F.interpolate(maps, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
+    return minmax(maps[:, 0]), (predicted == 1).detach()
+
+
+def replicate_average(maps: Sequence[np.ndarray]) -> np.ndarray:
+    """Eq. 3: the Grad-CAM output of a model is the mean over its R replicate maps."""
+    return np.mean(np.stack(maps), axis=0)
+
+
+def replicate_intersection(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Eq. 2: the displayed mask of a model is the intersection of its R replicate masks."""
+    return np.logical_and.reduce(np.stack(masks).astype(bool), axis=0)
+
+
+def model_cams(
+    model: nn.Module,
+    images: torch.Tensor,
+    layer: str | None,
+    target: str,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(maps (N, 2, H, W) float32 for classes 0 and 1, masks (N, H, W) bool) of one model."""
+    model = model.to(device).eval()
+    maps, masks = [], []
+    for batch in images.split(batch_size):
+        x = normalise(batch.to(device))
+        per_class = []
+        for target_class in CLASSES:
+            cam, mask = grad_cam(model, x, target_class, layer, target)
+            per_class.append(cam.cpu().numpy())
+        maps.append(np.stack(per_class, axis=1))
+        masks.append(mask.cpu().numpy())
+    return np.concatenate(maps).astype(np.float32), np.concatenate(masks)
+
+
+def explain_images(
+    checkpoints: Sequence[str | Path],
+    split_csv: str | Path,
+    images_csv: str | Path,
+    out: str | Path,
+    layer: str | None = None,
+    target: str = "predicted",
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    threads: int = 1,
+) -> None:
+    """Replicate-averaged Grad-CAM maps and replicate-intersection masks of the chosen images.
+
+    Writes ``out`` (.npz): ``slice_ids`` (N,), ``cam`` (N, 2, H, W) float32 (eq. 3; axis 1 is
+    the target class), ``mask`` (N, H, W) bool (eq. 2), ``replicates`` and ``layer``.
+    """
+    torch.set_num_threads(threads)
+    chosen = pd.read_csv(images_csv, dtype={"slice_id": str})["slice_id"].tolist()
+    rows = read_split(split_csv, "test").set_index("slice_id", drop=False)
+    missing = sorted(set(chosen) - set(rows.index))
+    if missing:
+        raise InputDataError(images_csv, f"slices {missing[:5]} are not on the test side")
+    samples = load_samples(rows.loc[chosen], with_masks=False)
+    maps, masks, layer_name = [], [], None
+    for path in checkpoints:
+        model, _ = load_checkpoint(path)
+        layer_name, _ = resolve_layer(model, layer)
+        m, k = model_cams(model, samples.images, layer, target, batch_size, torch.device(device))
+        maps.append(m)
+        masks.append(k)
+        log.info("%s: Grad-CAM of %d images at %s", path, len(samples), layer_name)
+    with atomic_path(out, suffix=".npz") as tmp:
+        np.savez_compressed(
+            tmp,
+            slice_ids=np.array(samples.slice_ids),
+            cam=replicate_average(maps).astype(np.float32),
+            mask=replicate_intersection(masks),
+            replicates=np.int64(len(checkpoints)),
+            layer=np.array(layer_name),
+        )
+
+
+def read_cams(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of a Grad-CAM file, with a clear error when it is not one."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as err:
+        raise InputDataError(path, f"is not a readable Grad-CAM file ({err})") from err
+    needed = {"slice_ids", "cam", "mask"}
+    if needed - set(arrays):
+        raise InputDataError(path, f"lacks {sorted(needed - set(arrays))}")
+    arrays["slice_ids"] = arrays["slice_ids"].astype(str)
+    return arrays

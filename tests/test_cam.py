@@ -1,0 +1,188 @@
+"""Grad-CAM: a hand-derived linear case, agreement with pytorch-grad-cam, eq. 2 and eq. 3."""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
+from torch import nn
+
+from synergyseg.cam import (
+    explain_images,
+    grad_cam,
+    model_cams,
+    read_cams,
+    replicate_average,
+    replicate_intersection,
+    resolve_layer,
+)
+from synergyseg.errors import InputDataError
+from synergyseg.model import ModelSpec, VGGUNet, upsample_logits
+from synergyseg.predict import load_checkpoint, probabilities
+from synergyseg.samples import load_samples
+from synergyseg.splits import read_split
+
+
+def linear_net(stride: int = 1, head_bias=(0.0, 0.0)) -> nn.Sequential:
+    """features: conv (3→4, kernel = stride), head: 1x1 conv (4→2) — logits are linear in A."""
+    torch.manual_seed(3)
+    net = nn.Sequential(
+        OrderedDict(
+            features=nn.Conv2d(3, 4, kernel_size=stride, stride=stride),
+            head=nn.Conv2d(4, 2, kernel_size=1),
+        )
+    )
+    with torch.no_grad():
+        net.head.bias.copy_(torch.tensor(head_bias))
+    return net.eval()
+
+
+def hand_cam(net: nn.Sequential, x: torch.Tensor, c: int, target: str) -> np.ndarray:
+    """Grad-CAM worked out by hand for logits L = W·A + b (then bilinear upsampling U).
+
+    dS/dA_k(q) = W_ck · (Uᵀ m)(q), and each row of U sums to 1, so the channel weight is
+    w_k = W_ck · |M| / Q (Q = pixels of A, M = the scored pixels at input resolution).
+    """
+    with torch.no_grad():
+        a = net.features(x)[0].numpy()  # (K, h, w)
+        logits = upsample_logits(net(x), tuple(x.shape[-2:]))[0].numpy()
+    w_head = net.head.weight[:, :, 0, 0].detach().numpy()  # (2, K)
+    region = logits.argmax(0) == c if target == "predicted" else np.ones(logits.shape[1:], bool)
+    weights = w_head[c] * region.sum() / a[0].size
+    cam = np.maximum(np.tensordot(weights, a, axes=1), 0).astype(np.float32)
+    cam = cv2.resize(cam, (x.shape[-1], x.shape[-2]), interpolation=cv2.INTER_LINEAR)
+    span = cam.max() - cam.min()
+    return (cam - cam.min()) / span if span > 0 else np.zeros_like(cam)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("target", ["predicted", "all"])
+@pytest.mark.parametrize("c", [0, 1])
+def test_grad_cam_matches_hand_derivation_on_a_linear_net(stride, target, c):
+    net = linear_net(stride)
+    x = torch.randn(1, 3, 8, 12, generator=torch.Generator().manual_seed(5))
+    maps, _ = grad_cam(net, x, c, layer="features", target=target)
+    expected = hand_cam(net, x, c, target)
+    assert maps.shape == (1, 8, 12)
+    assert expected.max() == pytest.approx(1.0)  # the case is not degenerate
+    np.testing.assert_allclose(maps[0].numpy(), expected, atol=1e-5)
+
+
+def test_a_class_the_model_never_predicts_gives_an_empty_map():
+    net = linear_net(head_bias=(50.0, -50.0))  # class 0 everywhere
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    maps, masks = grad_cam(net, x, 1, layer="features", target="predicted")
+    assert not masks.any()
+    assert torch.count_nonzero(maps) == 0
+    everywhere, _ = grad_cam(net, x, 1, layer="features", target="all")
+    assert torch.count_nonzero(everywhere) > 0  # scoring every pixel still sees the class
+
+
+class Upsampled(nn.Module):
+    """Logits at the input resolution, as pytorch-grad-cam's segmentation target needs."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return upsample_logits(self.net(x), tuple(x.shape[-2:]))
+
+
+@pytest.mark.parametrize("variant", ["full", "default"])
+def test_grad_cam_agrees_with_pytorch_grad_cam(variant):
+    torch.manual_seed(11)
+    net = VGGUNet(ModelSpec(variant, width=0.125)).eval()
+    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        predicted = Upsampled(net)(x).argmax(1).numpy()
+    reference_net = copy.deepcopy(net)
+    for c in (0, 1):
+        assert all((p == c).any() for p in predicted), "each image should show both classes"
+        ours, _ = grad_cam(net, x, c)  # default layer: the last decoder block
+        wrapped = Upsampled(reference_net).eval()
+        with GradCAM(model=wrapped, target_layers=[wrapped.net.decoder[-1]]) as reference:
+            targets = [
+                SemanticSegmentationTarget(c, (p == c).astype(np.float32)) for p in predicted
+            ]
+            theirs = reference(input_tensor=x, targets=targets)
+        assert ours.shape == theirs.shape == (2, 64, 96)
+        np.testing.assert_allclose(ours.numpy(), theirs, atol=1e-4)
+
+
+def test_layer_names_resolve_and_bad_ones_list_the_choices():
+    net = VGGUNet(ModelSpec("default", width=0.125))
+    assert resolve_layer(net, None)[0] == "decoder.3"
+    assert resolve_layer(VGGUNet(ModelSpec("full", width=0.125)), None)[0] == "decoder.4"
+    assert resolve_layer(net, "encoder.21")[1] is net.encoder[21]
+    with pytest.raises(ValueError, match=r"no layer 'decoder\.9'.*decoder\.3"):
+        resolve_layer(net, "decoder.9")
+
+
+def test_an_encoder_layer_followed_by_an_inplace_relu_works():
+    torch.manual_seed(0)
+    net = VGGUNet(ModelSpec("default", width=0.125)).eval()
+    x = torch.randn(1, 3, 32, 32)
+    maps, _ = grad_cam(net, x, 0, layer="encoder.19")  # a conv; an in-place ReLU follows
+    assert maps.shape == (1, 32, 32)
+    assert 0.0 <= float(maps.min()) and float(maps.max()) == pytest.approx(1.0)
+
+
+def test_replicate_average_and_intersection_follow_eq_2_and_3():
+    maps = [np.array([[0.0, 1.0]]), np.array([[0.5, 0.0]]), np.array([[1.0, 0.5]])]
+    np.testing.assert_allclose(replicate_average(maps), [[0.5, 0.5]])
+    masks = [np.array([[1, 1, 0]]), np.array([[1, 0, 0]]), np.array([[1, 1, 1]])]
+    assert replicate_intersection(masks).tolist() == [[True, False, False]]
+
+
+def _checkpoint(path, seed: int) -> None:
+    torch.manual_seed(seed)
+    spec = {"variant": "default", "width": 0.125, "n_classes": 2, "bn_momentum": 0.1}
+    model = VGGUNet(ModelSpec(**spec))
+    torch.save({"state_dict": model.state_dict(), "meta": {"spec": {"model": spec}}}, path)
+
+
+def test_explain_images_averages_replicates_and_intersects_their_masks(tiny_split, tmp_path):
+    chosen = read_split(tiny_split, "test")["slice_id"].tolist()[:3]
+    pd.DataFrame({"slice_id": chosen}).to_csv(tmp_path / "images.csv", index=False)
+    checkpoints = [tmp_path / f"rep{k}.pt" for k in (1, 2)]
+    for k, path in enumerate(checkpoints):
+        _checkpoint(path, seed=k)
+    out = tmp_path / "cam.npz"
+    explain_images(checkpoints, tiny_split, tmp_path / "images.csv", out, batch_size=2)
+    cams = read_cams(out)
+    assert cams["slice_ids"].tolist() == chosen
+    assert cams["cam"].shape == (3, 2, 64, 64) and cams["mask"].shape == (3, 64, 64)
+    assert cams["cam"].min() >= 0 and cams["cam"].max() <= 1
+    assert str(cams["layer"]) == "decoder.3" and int(cams["replicates"]) == 2
+
+    # eq. 2 against the prediction path (P(class 1) >= 0.5 in every replicate), eq. 3 against
+    # the per-model maps
+    rows = read_split(tiny_split, "test").set_index("slice_id", drop=False).loc[chosen]
+    images = load_samples(rows, with_masks=False).images
+    per_model, per_map = [], []
+    for path in checkpoints:
+        model, _ = load_checkpoint(path)
+        per_model.append(probabilities(model, images, 4, torch.device("cpu")) >= 128)
+        per_map.append(model_cams(model, images, None, "predicted", 3, torch.device("cpu"))[0])
+    assert (cams["mask"] == np.logical_and(*per_model)).mean() > 0.999  # ties at P = 0.5 aside
+    np.testing.assert_allclose(cams["cam"], (per_map[0] + per_map[1]) / 2, atol=1e-6)
+
+
+def test_explain_images_names_the_file_when_a_chosen_image_is_not_a_test_image(
+    tiny_split, tmp_path
+):
+    pd.DataFrame({"slice_id": ["no-such-slice"]}).to_csv(tmp_path / "images.csv", index=False)
+    _checkpoint(tmp_path / "rep1.pt", 0)
+    with pytest.raises(InputDataError, match=r"images\.csv.*no-such-slice"):
+        explain_images(
+            [tmp_path / "rep1.pt"], tiny_split, tmp_path / "images.csv", tmp_path / "o.npz"
+        )
+    assert not (tmp_path / "o.npz").exists()

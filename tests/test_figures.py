@@ -1,0 +1,247 @@
+"""Figure panels: overlay colours, heat maps, canvas sizes and the numbers each plot draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats as sps
+import torch
+from matplotlib.colorbar import Colorbar
+
+from synergyseg.figures.curves import depletion_figure, histories, training_figure
+from synergyseg.figures.distributions import distribution_figure, qq_figure
+from synergyseg.figures.overlay import OVERLAY_COLOURS, heat_overlay, overlay
+from synergyseg.figures.panels import (
+    Showcase,
+    gradcam_panel,
+    panel_size,
+    segmentation_panel,
+    synergy_panel,
+)
+from synergyseg.figures.style import save_figure
+from synergyseg.io import read_rgb
+from synergyseg.stats import normality
+
+GREEN, BLACK, RED, YELLOW = (OVERLAY_COLOURS[k] for k in ("TP", "TN", "FP", "FN"))
+
+
+def test_overlay_colours_each_outcome_on_a_hand_made_pair():
+    truth = np.array([[1, 1], [0, 0]])
+    predicted = np.array([[1, 0], [1, 0]])
+    picture = overlay(truth, predicted)
+    assert picture.dtype == np.uint8 and picture.shape == (2, 2, 3)
+    assert [tuple(p) for p in picture.reshape(-1, 3)] == [
+        (0, 255, 0),  # TP green
+        (255, 255, 0),  # FN yellow
+        (255, 0, 0),  # FP red
+        (0, 0, 0),  # TN black
+    ]
+    with pytest.raises(ValueError, match="differ in shape"):
+        overlay(truth, np.zeros((3, 2)))
+
+
+def test_heat_overlay_blends_jet_over_the_gray_image():
+    image = np.full((1, 2, 3), 204, np.uint8)  # gray 0.8
+    cam = np.array([[1.0, 0.0]])
+    blended = heat_overlay(image, cam, alpha=0.5)
+    # jet(1) = dark red (0.5, 0, 0), jet(0) = dark blue (0, 0, 0.5)
+    np.testing.assert_allclose(blended[0, 0], [0.65, 0.4, 0.4], atol=1e-6)
+    np.testing.assert_allclose(blended[0, 1], [0.4, 0.4, 0.65], atol=1e-6)
+
+
+def quadrants(height: int, width: int, top: bool) -> np.ndarray:
+    """Top half (top=True) or left half (top=False) of an image set to 1."""
+    mask = np.zeros((height, width), bool)
+    if top:
+        mask[: height // 2] = True
+    else:
+        mask[:, : width // 2] = True
+    return mask
+
+
+@pytest.fixture
+def showcase():
+    """Two RGB images 40x60: GT = top half; LMI = left half; TII = GT exactly."""
+    n, h, w = 2, 40, 60
+    truth = np.stack([quadrants(h, w, top=True)] * n)
+    lmi = np.stack([quadrants(h, w, top=False)] * n)
+    cams = np.zeros((n, 2, h, w), np.float32)
+    cams[:, 1, : h // 2] = 1.0
+    choice = pd.DataFrame(
+        {
+            "slice_id": ["a", "b"],
+            "label": ["benign", "malignant"],
+            "role": ["tii_ahead", "lmi_ahead+typical"],
+            "metric": "dice",
+            "lmi": [0.5, 0.5],
+            "tii": [1.0, 1.0],
+            "delta": [0.5, 0.5],
+        }
+    )
+    rng = np.random.default_rng(0)
+    return Showcase(
+        dataset="skin",
+        regime="split1",
+        choice=choice,
+        images=rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8),
+        truth=truth,
+        masks={"lmi": lmi, "tii": truth.copy()},
+        cams={"lmi": cams, "tii": cams},
+        replicates=5,
+        layer="decoder.3",
+    )
+
+
+def pixels(width: float, height: float, dpi: int) -> tuple[int, int, int]:
+    """PNG array shape of a figure of width x height inches (Agg truncates to whole pixels)."""
+    return int(round(height * dpi, 6)), int(round(width * dpi, 6)), 3
+
+
+def render(fig, tmp_path, dpi=100):
+    """Save like the workflow does; return the PNG as RGB and each axes' pixel box."""
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    boxes = [ax.get_window_extent() for ax in fig.axes]
+    height_px = fig.get_size_inches()[1] * dpi
+    save_figure(fig, tmp_path / "f.png", tmp_path / "f.pdf", dpi)
+    assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-"
+    return read_rgb(tmp_path / "f.png"), boxes, height_px
+
+
+def sample(png, box, height_px, fx, fy):
+    """Pixel at fraction (fx, fy) of an axes box, fy measured from the top."""
+    x = box.x0 + fx * box.width
+    y = height_px - (box.y1 - fy * box.height)
+    return tuple(int(v) for v in png[int(y), int(x)])
+
+
+def test_segmentation_panel_has_its_layout_size_and_the_overlay_colours(showcase, tmp_path):
+    fig = segmentation_panel(showcase)
+    png, boxes, height_px = render(fig, tmp_path)
+    width, height = panel_size(2, 6, 40 / 60)
+    assert png.shape == pixels(width, height, 100)
+    lmi_overlay = boxes[3]  # row 1, column D (axes are in row-major order)
+    corners = [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)]
+    colours = [sample(png, lmi_overlay, height_px, fx, fy) for fx, fy in corners]
+    assert colours == [GREEN, YELLOW, RED, BLACK]  # TP, FN, FP, TN quadrants
+    tii_overlay = boxes[5]
+    colours = [sample(png, tii_overlay, height_px, fx, fy) for fx, fy in corners]
+    assert colours == [GREEN, GREEN, BLACK, BLACK]
+
+
+def test_synergy_panel_draws_union_and_intersection(showcase, tmp_path):
+    png, boxes, height_px = render(synergy_panel(showcase), tmp_path)
+    width, height = panel_size(2, 8, 40 / 60)
+    assert png.shape == pixels(width, height, 100)
+    corners = [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)]
+    union, intersection = boxes[5], boxes[7]  # columns F and H
+    assert [sample(png, union, height_px, *c) for c in corners] == [GREEN, GREEN, RED, BLACK]
+    assert [sample(png, intersection, height_px, *c) for c in corners] == [
+        GREEN,
+        YELLOW,
+        BLACK,
+        BLACK,
+    ]
+
+
+def test_gradcam_panel_has_a_colour_bar_and_maps_per_class(showcase, tmp_path):
+    fig = gradcam_panel(showcase)
+    bars = [ax for ax in fig.axes if isinstance(getattr(ax, "_colorbar", None), Colorbar)]
+    assert len(bars) == 1
+    assert "mean of 5 replicates" in bars[0].get_ylabel()
+    titles = [ax.get_title() for ax in fig.axes[:5]]
+    assert titles[1:] == ["B\nLMI class 0", "C\nLMI class 1", "D\nTII class 0", "E\nTII class 1"]
+    png, _, _ = render(fig, tmp_path)
+    width, height = panel_size(2, 5, 40 / 60, colourbar=True)
+    assert png.shape == pixels(width, height, 100)
+
+
+def per_image_table(rng, n=40):
+    rows = []
+    labels = np.where(np.arange(n) < n // 2, "benign", "malignant")
+    for metric in ("auroc", "dice", "sensitivity", "specificity"):
+        lmi = np.clip(rng.beta(5, 2, n), 0, 1)
+        tii = np.clip(rng.beta(6, 2, n), 0, 1)
+        frame = pd.DataFrame({"slice_id": [f"s{i}" for i in range(n)], "label": labels})
+        frame["metric"], frame["lmi"], frame["tii"] = metric, lmi, tii
+        frame["delta"] = tii - lmi
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_qq_plots_draw_scipy_probplot_of_the_recorded_yeo_johnson_transform(rng):
+    per_image = per_image_table(rng)
+    table = normality(per_image)
+    fig = qq_figure(per_image, table, "QQ")
+    axes = fig.axes
+    assert len(axes) == 8
+    values = per_image.loc[per_image["metric"] == "dice", "tii"].to_numpy()
+    lam = table.set_index(["metric", "init"]).loc[("dice", "tii"), "yeojohnson_lambda"]
+    transformed = sps.yeojohnson(values, lmbda=lam)
+    expected_x, expected_y = sps.probplot(sps.zscore(transformed, ddof=1), fit=False)
+    points = axes[7].lines[0].get_xydata()  # Dice row, TII after YJ
+    np.testing.assert_allclose(points[:, 0], expected_x)
+    np.testing.assert_allclose(points[:, 1], expected_y)
+    diagonal = axes[7].lines[1].get_xydata()  # the standard normal: y = x
+    np.testing.assert_allclose(diagonal[:, 0], diagonal[:, 1])
+    assert axes[7].get_title() == "Dice, TII after YJ"
+
+
+def test_distributions_count_every_image_and_mark_the_medians(rng):
+    per_image = per_image_table(rng)
+    per_image.loc[(per_image["metric"] == "dice") & (per_image["slice_id"] == "s0"), "lmi"] = np.nan
+    tests = pd.DataFrame(
+        {"metric": ["auroc", "dice"], "mood_p": [0.01, 0.5], "mood_significant": [True, False]}
+    )
+    fig = distribution_figure(per_image, tests, "dist")
+    assert len(fig.axes) == 6  # all images, benign, malignant × AUROC, Dice
+    dice_all = fig.axes[1]
+    heights = [p.get_height() for p in dice_all.patches]
+    assert sum(heights) == 39 + 40  # LMI has one undefined Dice
+    dice = per_image[per_image["metric"] == "dice"]
+    medians = sorted(line.get_xdata()[0] for line in dice_all.lines)
+    assert medians == pytest.approx(sorted([dice["lmi"].median(), dice["tii"].median()]))
+    assert "Mood's median test p = 0.01 *" in fig.axes[0].get_title()
+    assert f"LMI {dice['lmi'].median():.3f} (n = 39)" in dice_all.get_title()
+
+
+def test_training_curves_read_the_history_in_each_checkpoint(tmp_path):
+    paths = []
+    for init in ("lmi", "tii"):
+        for rep in (1, 2):
+            path = tmp_path / "models" / "split1" / init / f"rep{rep}.pt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            history = [
+                {"epoch": e, "train_loss": 1.0 / e + rep, "monitor_loss": 2.0 / e, "seconds": 1}
+                for e in (1, 2, 3)
+            ]
+            torch.save({"state_dict": {}, "meta": {"history": history}}, path)
+            paths.append(path)
+    table = histories(paths)
+    assert len(table) == 12 and set(table["init"]) == {"lmi", "tii"}
+    fig = training_figure(table, ["split1"], "curves")
+    lines = fig.axes[0].lines
+    assert len(lines) == 8  # 2 inits × 2 replicates × (training, monitor)
+    np.testing.assert_allclose(lines[0].get_ydata(), [2.0, 1.5, 1 / 3 + 1])
+
+
+def test_depletion_plot_draws_the_medians_per_training_share():
+    def tests(lmi, tii, significant):
+        return pd.DataFrame(
+            {
+                "metric": ["auroc", "dice", "sensitivity", "specificity"],
+                "lmi_median": lmi,
+                "tii_median": tii,
+                "mood_significant": significant,
+                "dagger_median": [None, "tii", None, None],
+            }
+        )
+
+    fig = depletion_figure({80: tests(0.9, 0.95, True), 40: tests(0.8, 0.7, False)}, "depletion")
+    dice = fig.axes[1]
+    lmi_line, tii_line = (line for line in dice.lines if len(line.get_xdata()) == 2)
+    assert list(lmi_line.get_xdata()) == [40, 80]
+    assert list(lmi_line.get_ydata()) == [0.8, 0.9]
+    assert list(tii_line.get_ydata()) == [0.7, 0.95]
+    assert [t.get_text() for t in dice.texts] == ["*"]

@@ -1,0 +1,71 @@
+"""The automatic choice of figure images: roles, fallback metric, ties, duplicates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synergyseg.showcase import ShowcaseSettings, choose_images
+
+
+def per_image(rows):
+    """Long per-image table as regime_statistics writes it, from (id, label, metric, lmi, tii)."""
+    frame = pd.DataFrame(rows, columns=["slice_id", "label", "metric", "lmi", "tii"])
+    frame["delta"] = frame["tii"] - frame["lmi"]
+    return frame
+
+
+def test_each_role_picks_its_image_per_label():
+    table = per_image(
+        [
+            ("a", "benign", "dice", 0.50, 0.90),  # Δ +0.40
+            ("b", "benign", "dice", 0.80, 0.70),  # Δ -0.10
+            ("c", "benign", "dice", 0.60, 0.65),  # Δ +0.05, worst TII
+            ("d", "benign", "dice", 0.95, 0.95),  # Δ 0, best LMI; c and d tie for the median 0.025
+            ("e", "malignant", "dice", 0.20, 0.10),
+            ("f", "malignant", "dice", 0.30, 0.60),
+        ]
+    )
+    roles = ("tii_ahead", "lmi_ahead", "typical", "lmi_best", "tii_worst")
+    choice = choose_images(table, ShowcaseSettings(roles=roles))
+    benign = choice[choice["label"] == "benign"].set_index("role")["slice_id"].to_dict()
+    assert benign == {"tii_ahead": "a", "lmi_ahead": "b", "typical+tii_worst": "c", "lmi_best": "d"}
+    malignant = choice[choice["label"] == "malignant"]  # e and f tie for typical: e, the first
+    assert malignant[["slice_id", "role"]].values.tolist() == [
+        ["f", "tii_ahead+lmi_best"],
+        ["e", "lmi_ahead+typical+tii_worst"],
+    ]
+    row = choice.set_index("slice_id").loc["a"]
+    assert (row["metric"], row["lmi"], row["tii"]) == ("dice", 0.5, 0.9)
+    assert row["delta"] == pytest.approx(0.4)
+
+
+def test_labels_without_a_defined_dice_fall_back_to_specificity():
+    table = per_image(
+        [
+            ("x", "no kidney", "dice", np.nan, np.nan),
+            ("y", "no kidney", "dice", np.nan, np.nan),
+            ("x", "no kidney", "specificity", 0.99, 1.0),
+            ("y", "no kidney", "specificity", 0.90, 0.95),
+            ("k", "kidney", "dice", 0.7, 0.8),
+            ("k", "kidney", "specificity", 0.99, 0.99),
+        ]
+    )
+    choice = choose_images(table, ShowcaseSettings(roles=("tii_ahead",)))
+    assert choice[["label", "slice_id", "metric"]].values.tolist() == [
+        ["kidney", "k", "dice"],
+        ["no kidney", "y", "specificity"],  # Δ 0.05 > 0.01
+    ]
+
+
+def test_ties_go_to_the_first_slice_id_whatever_the_row_order():
+    rows = [(s, "l", "dice", 0.5, 0.7) for s in ("q", "b", "m")]
+    for order in (rows, rows[::-1]):
+        choice = choose_images(per_image(order), ShowcaseSettings(roles=("tii_ahead",)))
+        assert choice["slice_id"].tolist() == ["b"]
+
+
+def test_unknown_roles_are_refused():
+    with pytest.raises(ValueError, match="roles must be among"):
+        ShowcaseSettings(roles=("prettiest",))

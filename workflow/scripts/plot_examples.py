@@ -1,0 +1,28 @@
+"""Fig 2-5 segmentation and Grad-CAM panels and the Fig 6 synergy panel for one dataset."""
+
+from synergyseg.figures.panels import (
+    gradcam_panel,
+    load_showcase,
+    segmentation_panel,
+    synergy_panel,
+)
+from synergyseg.figures.style import save_figure
+from synergyseg.selection import read_selection
+from synergyseg.workflow import pick_regime, redirect_logging
+
+redirect_logging(snakemake.log[0])
+regime = f"split{read_selection(snakemake.input.selection)}"
+cams = {
+    init: pick_regime(getattr(snakemake.input, f"cams_{init}"), regime) for init in ("lmi", "tii")
+}
+showcase = load_showcase(
+    snakemake.wildcards.dataset,
+    regime,
+    pick_regime(snakemake.input.images, regime),
+    pick_regime(snakemake.input.splits, regime),
+    cams,
+)
+out, dpi = snakemake.output, snakemake.params.dpi
+save_figure(segmentation_panel(showcase), out.segmentation_png, out.segmentation_pdf, dpi)
+save_figure(gradcam_panel(showcase), out.gradcam_png, out.gradcam_pdf, dpi)
+save_figure(synergy_panel(showcase), out.synergy_png, out.synergy_pdf, dpi)
