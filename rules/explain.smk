@@ -21,7 +21,7 @@ rule choose_figure_images:
         "../workflow/scripts/choose_figure_images.py"
 
 
-rule grad_cam:
+rule explain_images:
     input:
         models=expand(
             "results/{{dataset}}/models/{{regime}}/{{init}}/rep{rep}.pt",
@@ -41,9 +41,9 @@ rule grad_cam:
     output:
         "results/{dataset}/cam/{regime}/{init}.npz",
     log:
-        "logs/grad_cam/{dataset}/{regime}/{init}.log",
+        "logs/explain_images/{dataset}/{regime}/{init}.log",
     benchmark:
-        "benchmarks/grad_cam/{dataset}/{regime}/{init}.tsv"
+        "benchmarks/explain_images/{dataset}/{regime}/{init}.tsv"
     conda:
         "../envs/synergyseg.yaml"
     threads: config["train"]["threads"]
@@ -54,4 +54,4 @@ rule grad_cam:
     params:
         cam=cam_settings(),
     script:
-        "../workflow/scripts/grad_cam.py"
+        "../workflow/scripts/explain_images.py"

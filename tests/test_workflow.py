@@ -164,6 +164,79 @@ def test_demo_models_learn(demo):
             assert median >= 0.6, f"{dataset} {init}: median test Dice {median:.3f}"
 
 
+FIGURES = ("segmentation", "gradcam", "synergy", "qq", "distributions", "training", "depletion")
+
+
+def test_demo_explains_the_chosen_images_of_the_selected_split(demo):
+    for dataset in DATASETS:
+        selection = pd.read_csv(demo / "results" / dataset / "stats" / "split_selection.csv")
+        chosen = f"split{int(selection.loc[selection['chosen'], 'split'].iloc[0])}"
+        cam_dir = demo / "results" / dataset / "cam" / chosen
+        images = pd.read_csv(cam_dir / "images.csv", dtype={"slice_id": str})
+        test_side = pd.read_csv(demo / "results" / dataset / "splits" / f"{chosen}.csv")
+        test_ids = set(test_side.loc[test_side["subset"] == "test", "slice_id"].astype(str))
+        assert set(images["slice_id"]) <= test_ids and images["slice_id"].is_unique
+        assert set(images["label"]) == set(test_side.loc[test_side["subset"] == "test", "label"])
+        for init in ("lmi", "tii"):
+            with np.load(cam_dir / f"{init}.npz") as data:
+                assert data["slice_ids"].astype(str).tolist() == images["slice_id"].tolist()
+                cam = data["cam"]
+                assert cam.shape[:2] == (len(images), 2)
+                assert 0.0 <= cam.min() and cam.max() <= 1.0
+                assert int(data["replicates"]) == 2
+                # a model that segments attends to its foreground class somewhere
+                assert cam[:, 1].max() > 0.5, f"{dataset} {init}: class-1 maps are empty"
+
+
+def test_demo_renders_every_panel_and_the_report(demo):
+    from synergyseg.figures.panels import panel_size
+
+    for dataset in DATASETS:
+        folder = demo / "results" / "figures" / dataset
+        for name in FIGURES:
+            png = cv2.imread(str(folder / f"{name}.png"))
+            assert png is not None and png.shape[0] > 200, f"{dataset}/{name}.png"
+            assert (folder / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+        selection = pd.read_csv(demo / "results" / dataset / "stats" / "split_selection.csv")
+        chosen = int(selection.loc[selection["chosen"], "split"].iloc[0])
+        images = pd.read_csv(demo / "results" / dataset / "cam" / f"split{chosen}" / "images.csv")
+        config = yaml.safe_load((demo / "config" / "demo.yaml").read_text())
+        size = config["datasets"][dataset]["slices"]
+        width, height = panel_size(len(images), 6, size["height"] / size["width"])
+        dpi = config["figures"]["dpi"]
+        png = cv2.imread(str(folder / "segmentation.png"))
+        assert png.shape[:2] == (int(round(height * dpi, 6)), int(round(width * dpi, 6)))
+
+    snakemake(demo, "--report", "results/report.html", "--configfile", "config/demo.yaml")
+    html = (demo / "results" / "report.html").read_text(encoding="utf-8")
+    for dataset in DATASETS:
+        for name in FIGURES:
+            assert f"results/figures/{dataset}/{name}.png" in html
+        assert f"panel (i) for <strong>{dataset}</strong>" in html  # captions are rendered
+    for table in ("table1", "table2", "table3", "table_s2", "mood_tests", "synergy"):
+        assert f"results/tables/{table}.csv" in html
+    assert '"All datasets"' in html
+
+
+def test_new_figure_settings_rerender_figures_only(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "figures")
+    config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
+    config["figures"]["dpi"] = 120
+    (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
+    plots = {"plot_examples": 3, "plot_distributions": 3, "plot_training": 3, "plot_depletion": 3}
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert jobs == plots | {"all": 1}
+
+    config["figures"]["dpi"] = 150
+    config["figures"]["cam"]["target"] = "all"
+    (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert jobs == {"explain_images": 12, "plot_examples": 3, "all": 1}
+
+    jobs = plan_after_code_edit(demo, tmp_path / "style", "figures/style.py")
+    assert jobs == plots | {"all": 1}
+
+
 def test_finished_demo_has_nothing_left_to_do(demo):
     assert "Nothing to be done" in snakemake(demo, "-n", "--configfile", "config/demo.yaml").stdout
 
@@ -221,11 +294,19 @@ def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
     config["stats"]["alpha"] = 0.01
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
+    # the tables and the figures that print test results; never Grad-CAM or the image panels
+    after_stats = {
+        "regime_statistics": 9,
+        "make_tables": 1,
+        "plot_distributions": 3,
+        "plot_depletion": 3,
+        "all": 1,
+    }
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    assert jobs == {"regime_statistics": 9, "make_tables": 1, "all": 1}
+    assert jobs == after_stats
 
     jobs = plan_after_code_edit(demo, tmp_path / "stats-code", "stats.py")
-    assert jobs == {"regime_statistics": 9, "make_tables": 1, "all": 1}
+    assert jobs == after_stats
 
 
 def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):
@@ -233,6 +314,7 @@ def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
     config["train"].update(threads=2, mem_mb=3000, runtime=60)
     config["predict"]["batch_size"] = 7
+    config["figures"]["cam"]["batch_size"] = 3
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(other, "-n", "--configfile", "config/demo.yaml")
     assert "Nothing to be done" in result.stdout
@@ -260,12 +342,19 @@ def test_full_protocol_dry_run_plans_270_gpu_training_jobs(tmp_path):
         "split_data": 15,
         "deplete_split": 12,
         "table_s2": 1,
+        "choose_figure_images": 15,
+        "explain_images": 30,  # 3 datasets x 5 splits x 2 inits, each over its 5 replicates
+        "plot_examples": 3,
+        "plot_distributions": 3,
+        "plot_training": 3,
+        "plot_depletion": 3,
         "all": 1,
     }
     blocks = output.split("rule ")
-    train_blocks = [b for b in blocks if b.startswith("train_model:")]
-    assert len(train_blocks) == 270
-    assert all(re.search(r"resources: .*\bgpu=1\b", b) for b in train_blocks)
+    for rule, count in (("train_model", 270), ("predict", 270), ("explain_images", 30)):
+        gpu_blocks = [b for b in blocks if b.startswith(f"{rule}:")]
+        assert len(gpu_blocks) == count
+        assert all(re.search(r"resources: .*\bgpu=1\b", b) for b in gpu_blocks)
 
 
 def test_missing_gleason_data_stops_with_the_layout(tmp_path):

@@ -1,4 +1,4 @@
-"""Replicate-averaged Grad-CAM maps and intersection masks of the chosen images (rule grad_cam)."""
+"""Replicate-averaged Grad-CAM maps and intersection masks of the chosen images."""
 
 from synergyseg.cam import explain_images
 from synergyseg.gpu import select_device
