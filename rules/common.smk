@@ -206,7 +206,7 @@ FIGURES += ["depletion"] if DEPLETIONS else []
 def figure_code(*modules):
     """Package files behind a figure: its plotting modules and the shared style."""
     names = [f"figures/{m}" for m in (*modules, "style.py")]
-    return package_files(*names, "io.py")
+    return package_files(*names, "selection.py", "io.py")
 
 
 def figure_files(name, subcategory, label, prefix=True):

@@ -109,5 +109,6 @@ rule make_tables:
         stats=stats_settings(),
         datasets=DATASETS,
         regimes=REGIMES,
+        test_fraction=config["splits"]["test_fraction"],
     script:
         "../workflow/scripts/make_tables.py"

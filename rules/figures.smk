@@ -12,7 +12,8 @@ rule plot_examples:
         cams_lmi=expand("results/{{dataset}}/cam/{regime}/lmi.npz", regime=SPLITS),
         cams_tii=expand("results/{{dataset}}/cam/{regime}/tii.npz", regime=SPLITS),
         splits=expand("results/{{dataset}}/splits/{regime}.csv", regime=SPLITS),
-        code=figure_code("panels.py", "overlay.py"),
+        code=figure_code("panels.py", "overlay.py")
+        + package_files("cam.py", "metrics.py", "samples.py", "splits.py"),
     output:
         **figure_files("segmentation", "Examples and Grad-CAM", "Fig 2-5 (i)"),
         **figure_files("gradcam", "Examples and Grad-CAM", "Fig 2-5 (ii)"),
@@ -77,7 +78,7 @@ rule plot_depletion:
     input:
         selection="results/{dataset}/stats/split_selection.csv",
         tests=expand("results/{{dataset}}/stats/{regime}/tests.csv", regime=REGIMES),
-        code=figure_code("curves.py"),
+        code=figure_code("curves.py") + package_files("tables.py"),
     output:
         **figure_files("depletion", "Depletion", "Table 3 as a plot", prefix=False),
     log:
@@ -86,7 +87,7 @@ rule plot_depletion:
         "../envs/synergyseg.yaml"
     params:
         dpi=config["figures"]["dpi"],
-        splits=split_settings,
+        test_fraction=config["splits"]["test_fraction"],
         depletions=DEPLETIONS,
     script:
         "../workflow/scripts/plot_depletion.py"

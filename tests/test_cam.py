@@ -54,7 +54,11 @@ def hand_cam(net: nn.Sequential, x: torch.Tensor, c: int, target: str) -> np.nda
         a = net.features(x)[0].numpy()  # (K, h, w)
         logits = upsample_logits(net(x), tuple(x.shape[-2:]))[0].numpy()
     w_head = net.head.weight[:, :, 0, 0].detach().numpy()  # (2, K)
-    region = logits.argmax(0) == c if target == "predicted" else np.ones(logits.shape[1:], bool)
+    # the prediction stage's mask: P(class 1) rounded to uint8, >= 128
+    p1 = 1 / (1 + np.exp(logits[0] - logits[1]))
+    foreground = np.round(255 * p1.astype(np.float32)) >= 128
+    region = (foreground if c == 1 else ~foreground) if target == "predicted" else True
+    region = np.broadcast_to(region, logits.shape[1:])
     weights = w_head[c] * region.sum() / a[0].size
     cam = np.maximum(np.tensordot(weights, a, axes=1), 0).astype(np.float32)
     cam = cv2.resize(cam, (x.shape[-1], x.shape[-2]), interpolation=cv2.INTER_LINEAR)
@@ -68,20 +72,20 @@ def hand_cam(net: nn.Sequential, x: torch.Tensor, c: int, target: str) -> np.nda
 def test_grad_cam_matches_hand_derivation_on_a_linear_net(stride, target, c):
     net = linear_net(stride)
     x = torch.randn(1, 3, 8, 12, generator=torch.Generator().manual_seed(5))
-    maps, _ = grad_cam(net, x, c, layer="features", target=target)
+    maps, _ = grad_cam(net, x, (c,), layer="features", target=target)
     expected = hand_cam(net, x, c, target)
-    assert maps.shape == (1, 8, 12)
+    assert maps.shape == (1, 1, 8, 12)
     assert expected.max() == pytest.approx(1.0)  # the case is not degenerate
-    np.testing.assert_allclose(maps[0].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(maps[0, 0].numpy(), expected, atol=1e-5)
 
 
 def test_a_class_the_model_never_predicts_gives_an_empty_map():
     net = linear_net(head_bias=(50.0, -50.0))  # class 0 everywhere
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    maps, masks = grad_cam(net, x, 1, layer="features", target="predicted")
+    maps, masks = grad_cam(net, x, (1,), layer="features", target="predicted")
     assert not masks.any()
     assert torch.count_nonzero(maps) == 0
-    everywhere, _ = grad_cam(net, x, 1, layer="features", target="all")
+    everywhere, _ = grad_cam(net, x, (1,), layer="features", target="all")
     assert torch.count_nonzero(everywhere) > 0  # scoring every pixel still sees the class
 
 
@@ -96,25 +100,37 @@ class Upsampled(nn.Module):
         return upsample_logits(self.net(x), tuple(x.shape[-2:]))
 
 
+@pytest.mark.parametrize("target", ["predicted", "all"])
 @pytest.mark.parametrize("variant", ["full", "default"])
-def test_grad_cam_agrees_with_pytorch_grad_cam(variant):
+def test_grad_cam_agrees_with_pytorch_grad_cam(variant, target):
     torch.manual_seed(11)
     net = VGGUNet(ModelSpec(variant, width=0.125)).eval()
-    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        predicted = Upsampled(net)(x).argmax(1).numpy()
     reference_net = copy.deepcopy(net)
+    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+    ours, predicted = grad_cam(net, x, target=target)  # default layer: the last decoder block
+    assert ours.shape == (2, 2, 64, 96)
+    predicted = predicted.numpy()
+    assert predicted.any(axis=(1, 2)).all() and (~predicted).any(axis=(1, 2)).all()
+    wrapped = Upsampled(reference_net).eval()
     for c in (0, 1):
-        assert all((p == c).any() for p in predicted), "each image should show both classes"
-        ours, _ = grad_cam(net, x, c)  # default layer: the last decoder block
-        wrapped = Upsampled(reference_net).eval()
+        regions = predicted if c == 1 else ~predicted
+        if target == "all":
+            regions = np.ones_like(regions)
         with GradCAM(model=wrapped, target_layers=[wrapped.net.decoder[-1]]) as reference:
-            targets = [
-                SemanticSegmentationTarget(c, (p == c).astype(np.float32)) for p in predicted
-            ]
+            targets = [SemanticSegmentationTarget(c, r.astype(np.float32)) for r in regions]
             theirs = reference(input_tensor=x, targets=targets)
-        assert ours.shape == theirs.shape == (2, 64, 96)
-        np.testing.assert_allclose(ours.numpy(), theirs, atol=1e-4)
+        np.testing.assert_allclose(ours[:, c].numpy(), theirs, atol=1e-4)
+    assert not np.allclose(ours[:, 0], ours[:, 1], atol=1e-2)  # the classes differ
+
+
+def test_frozen_weights_and_layers_outside_the_forward_pass_are_refused():
+    net = VGGUNet(ModelSpec("default", width=0.125)).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"'decoder' ran 0 times"):
+        grad_cam(net, x, layer="decoder")  # the ModuleList itself is never called
+    net.requires_grad_(False)
+    with pytest.raises(ValueError, match="no gradient reaches"):
+        grad_cam(net, x)
 
 
 def test_layer_names_resolve_and_bad_ones_list_the_choices():
@@ -130,8 +146,8 @@ def test_an_encoder_layer_followed_by_an_inplace_relu_works():
     torch.manual_seed(0)
     net = VGGUNet(ModelSpec("default", width=0.125)).eval()
     x = torch.randn(1, 3, 32, 32)
-    maps, _ = grad_cam(net, x, 0, layer="encoder.19")  # a conv; an in-place ReLU follows
-    assert maps.shape == (1, 32, 32)
+    maps, _ = grad_cam(net, x, (0,), layer="encoder.19")  # a conv; an in-place ReLU follows
+    assert maps.shape == (1, 1, 32, 32)
     assert 0.0 <= float(maps.min()) and float(maps.max()) == pytest.approx(1.0)
 
 
@@ -172,7 +188,7 @@ def test_explain_images_averages_replicates_and_intersects_their_masks(tiny_spli
         model, _ = load_checkpoint(path)
         per_model.append(probabilities(model, images, 4, torch.device("cpu")) >= 128)
         per_map.append(model_cams(model, images, None, "predicted", 3, torch.device("cpu"))[0])
-    assert (cams["mask"] == np.logical_and(*per_model)).mean() > 0.999  # ties at P = 0.5 aside
+    assert (cams["mask"] == np.logical_and(*per_model)).all()
     np.testing.assert_allclose(cams["cam"], (per_map[0] + per_map[1]) / 2, atol=1e-6)
 
 
@@ -181,8 +197,27 @@ def test_explain_images_names_the_file_when_a_chosen_image_is_not_a_test_image(
 ):
     pd.DataFrame({"slice_id": ["no-such-slice"]}).to_csv(tmp_path / "images.csv", index=False)
     _checkpoint(tmp_path / "rep1.pt", 0)
-    with pytest.raises(InputDataError, match=r"images\.csv.*no-such-slice"):
+    with pytest.raises(InputDataError, match=r"images\.csv.*no-such-slice.*not on the test side"):
         explain_images(
             [tmp_path / "rep1.pt"], tiny_split, tmp_path / "images.csv", tmp_path / "o.npz"
         )
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_read_cams_names_the_file_when_it_is_not_a_grad_cam_file(tmp_path):
+    (tmp_path / "text.npz").write_text("not an archive")
+    with pytest.raises(InputDataError, match=r"text\.npz.*not a readable"):
+        read_cams(tmp_path / "text.npz")
+    np.savez(tmp_path / "partial.npz", slice_ids=np.array(["a"]), cam=np.zeros((1, 2, 4, 4)))
+    with pytest.raises(InputDataError, match=r"partial\.npz.*lacks \['layer', 'mask'"):
+        read_cams(tmp_path / "partial.npz")
+    np.savez(
+        tmp_path / "shape.npz",
+        slice_ids=np.array(["a", "b"]),
+        cam=np.zeros((2, 2, 4, 4)),
+        mask=np.zeros((2, 4, 5), bool),
+        replicates=np.int64(2),
+        layer=np.array("decoder.3"),
+    )
+    with pytest.raises(InputDataError, match=r"shape\.npz.*mask \(2, 4, 5\)"):
+        read_cams(tmp_path / "shape.npz")

@@ -7,20 +7,24 @@ import pandas as pd
 import pytest
 import scipy.stats as sps
 import torch
+from matplotlib import pyplot as plt
 from matplotlib.colorbar import Colorbar
 
+from synergyseg.errors import InputDataError
 from synergyseg.figures.curves import depletion_figure, histories, training_figure
 from synergyseg.figures.distributions import distribution_figure, qq_figure
 from synergyseg.figures.overlay import OVERLAY_COLOURS, heat_overlay, overlay
 from synergyseg.figures.panels import (
     Showcase,
     gradcam_panel,
+    load_showcase,
     panel_size,
     segmentation_panel,
     synergy_panel,
 )
 from synergyseg.figures.style import save_figure
 from synergyseg.io import read_rgb
+from synergyseg.splits import read_split
 from synergyseg.stats import normality
 
 GREEN, BLACK, RED, YELLOW = (OVERLAY_COLOURS[k] for k in ("TP", "TN", "FP", "FN"))
@@ -66,8 +70,12 @@ def showcase():
     n, h, w = 2, 40, 60
     truth = np.stack([quadrants(h, w, top=True)] * n)
     lmi = np.stack([quadrants(h, w, top=False)] * n)
-    cams = np.zeros((n, 2, h, w), np.float32)
-    cams[:, 1, : h // 2] = 1.0
+    # Grad-CAM maps that differ per model and class: a hot half each
+    cams = {"lmi": np.zeros((n, 2, h, w), np.float32), "tii": np.zeros((n, 2, h, w), np.float32)}
+    cams["lmi"][:, 0, :, : w // 2] = 1.0  # left
+    cams["lmi"][:, 1, : h // 2] = 1.0  # top
+    cams["tii"][:, 0, :, w // 2 :] = 1.0  # right
+    cams["tii"][:, 1, h // 2 :] = 1.0  # bottom
     choice = pd.DataFrame(
         {
             "slice_id": ["a", "b"],
@@ -87,7 +95,7 @@ def showcase():
         images=rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8),
         truth=truth,
         masks={"lmi": lmi, "tii": truth.copy()},
-        cams={"lmi": cams, "tii": cams},
+        cams=cams,
         replicates=5,
         layer="decoder.3",
     )
@@ -147,14 +155,27 @@ def test_synergy_panel_draws_union_and_intersection(showcase, tmp_path):
 
 def test_gradcam_panel_has_a_colour_bar_and_maps_per_class(showcase, tmp_path):
     fig = gradcam_panel(showcase)
+    plt.close(fig)
     bars = [ax for ax in fig.axes if isinstance(getattr(ax, "_colorbar", None), Colorbar)]
     assert len(bars) == 1
     assert "mean of 5 replicates" in bars[0].get_ylabel()
     titles = [ax.get_title() for ax in fig.axes[:5]]
     assert titles[1:] == ["B\nLMI class 0", "C\nLMI class 1", "D\nTII class 0", "E\nTII class 1"]
-    png, _, _ = render(fig, tmp_path)
+    showcase.images[:] = 128  # plain gray, so the heat map alone sets the colour
+    png, boxes, height_px = render(gradcam_panel(showcase), tmp_path)
     width, height = panel_size(2, 5, 40 / 60, colourbar=True)
     assert png.shape == pixels(width, height, 100)
+    hot = {  # where each column's map is 1: (fx, fy) inside, and a point outside
+        1: ((0.25, 0.5), (0.75, 0.5)),  # LMI class 0: left half
+        2: ((0.5, 0.25), (0.5, 0.75)),  # LMI class 1: top half
+        3: ((0.75, 0.5), (0.25, 0.5)),  # TII class 0: right half
+        4: ((0.5, 0.75), (0.5, 0.25)),  # TII class 1: bottom half
+    }
+    for column, (inside, outside) in hot.items():
+        red, _, blue = sample(png, boxes[column], height_px, *inside)
+        assert red > blue + 40, f"column {column} should be red where its map is 1"
+        red, _, blue = sample(png, boxes[column], height_px, *outside)
+        assert blue > red + 40, f"column {column} should be blue where its map is 0"
 
 
 def per_image_table(rng, n=40):
@@ -245,3 +266,34 @@ def test_depletion_plot_draws_the_medians_per_training_share():
     assert list(lmi_line.get_ydata()) == [0.8, 0.9]
     assert list(tii_line.get_ydata()) == [0.7, 0.95]
     assert [t.get_text() for t in dice.texts] == ["*"]
+
+
+def test_load_showcase_reads_the_chosen_images_and_refuses_mismatched_files(tiny_split, tmp_path):
+    chosen = read_split(tiny_split, "test")["slice_id"].tolist()[:2]
+    choice = pd.DataFrame(
+        {"slice_id": chosen, "label": "l", "role": "typical", "metric": "dice", "delta": 0.0}
+    )
+    choice.to_csv(tmp_path / "images.csv", index=False)
+
+    def cam_file(name, ids, side=64):
+        np.savez(
+            tmp_path / name,
+            slice_ids=np.array(ids),
+            cam=np.zeros((len(ids), 2, side, side), np.float32),
+            mask=np.zeros((len(ids), side, side), bool),
+            replicates=np.int64(3),
+            layer=np.array("decoder.3"),
+        )
+        return tmp_path / name
+
+    files = {"lmi": cam_file("lmi.npz", chosen), "tii": cam_file("tii.npz", chosen)}
+    showcase = load_showcase("skin", "split1", tmp_path / "images.csv", tiny_split, files)
+    assert showcase.images.shape == (2, 64, 64, 3) and showcase.truth.shape == (2, 64, 64)
+    assert showcase.replicates == 3 and showcase.layer == "decoder.3"
+
+    files["tii"] = cam_file("other.npz", chosen[::-1])
+    with pytest.raises(InputDataError, match=r"other\.npz.*holds other images"):
+        load_showcase("skin", "split1", tmp_path / "images.csv", tiny_split, files)
+    files["tii"] = cam_file("small.npz", chosen, side=32)
+    with pytest.raises(InputDataError, match=r"small\.npz.*differ from the slices"):
+        load_showcase("skin", "split1", tmp_path / "images.csv", tiny_split, files)

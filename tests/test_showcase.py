@@ -22,7 +22,7 @@ def test_each_role_picks_its_image_per_label():
             ("a", "benign", "dice", 0.50, 0.90),  # Δ +0.40
             ("b", "benign", "dice", 0.80, 0.70),  # Δ -0.10
             ("c", "benign", "dice", 0.60, 0.65),  # Δ +0.05, worst TII
-            ("d", "benign", "dice", 0.95, 0.95),  # Δ 0, best LMI; c and d tie for the median 0.025
+            ("d", "benign", "dice", 0.95, 0.95),  # Δ 0, best LMI, the lower median of Δ
             ("e", "malignant", "dice", 0.20, 0.10),
             ("f", "malignant", "dice", 0.30, 0.60),
         ]
@@ -30,8 +30,8 @@ def test_each_role_picks_its_image_per_label():
     roles = ("tii_ahead", "lmi_ahead", "typical", "lmi_best", "tii_worst")
     choice = choose_images(table, ShowcaseSettings(roles=roles))
     benign = choice[choice["label"] == "benign"].set_index("role")["slice_id"].to_dict()
-    assert benign == {"tii_ahead": "a", "lmi_ahead": "b", "typical+tii_worst": "c", "lmi_best": "d"}
-    malignant = choice[choice["label"] == "malignant"]  # e and f tie for typical: e, the first
+    assert benign == {"tii_ahead": "a", "lmi_ahead": "b", "typical+lmi_best": "d", "tii_worst": "c"}
+    malignant = choice[choice["label"] == "malignant"]  # two images: the lower median is e
     assert malignant[["slice_id", "role"]].values.tolist() == [
         ["f", "tii_ahead+lmi_best"],
         ["e", "lmi_ahead+typical+tii_worst"],
@@ -64,6 +64,22 @@ def test_ties_go_to_the_first_slice_id_whatever_the_row_order():
     for order in (rows, rows[::-1]):
         choice = choose_images(per_image(order), ShowcaseSettings(roles=("tii_ahead",)))
         assert choice["slice_id"].tolist() == ["b"]
+
+
+def test_differences_equal_in_exact_arithmetic_tie_despite_rounding_noise():
+    # 0.3 - 0.1 and 0.7 - 0.5 differ in floating point; both are Δ = 0.2
+    table = per_image([("z", "l", "dice", 0.1, 0.3), ("a", "l", "dice", 0.5, 0.7)])
+    assert table["delta"].iloc[0] != table["delta"].iloc[1]
+    for role in ("tii_ahead", "lmi_ahead", "typical"):
+        choice = choose_images(table, ShowcaseSettings(roles=(role,)))
+        assert choice["slice_id"].tolist() == ["a"], role
+
+
+def test_typical_is_the_lower_median_of_delta():
+    deltas = {"a": 0.1, "b": 0.3, "c": -0.2, "d": 0.2}  # sorted: c, a, d, b
+    table = per_image([(k, "l", "dice", 0.5, 0.5 + v) for k, v in deltas.items()])
+    choice = choose_images(table, ShowcaseSettings(roles=("typical",)))
+    assert choice["slice_id"].tolist() == ["a"]
 
 
 def test_unknown_roles_are_refused():

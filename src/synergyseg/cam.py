@@ -1,14 +1,16 @@
 """Grad-CAM for the segmentation network, per target class, averaged over replicates (eq. 3).
 
 For target class c the score is the sum of the class-c logit over the pixels the model assigns
-to c (``target="predicted"``), or over every pixel (``target="all"``). A class the model does
+to c (``target="predicted"``: class 1 on its predicted mask, P >= 0.5 as the prediction stage
+rounds it; class 0 on the rest), or over every pixel (``target="all"``). A class the model does
 not predict in an image therefore has a zero score and an empty map, as the paper observes for
 tumour-free cores. The channel weights are the spatial mean of the score's gradient at the
 chosen layer's output; the map is ReLU(Σ_k w_k A_k), upsampled bilinearly to the input and
 min–max scaled to [0, 1] (a constant map becomes all zeros).
 
 Logits are taken at the input resolution (the same upsampling the predictions use), so "the
-pixels the model assigns to c" are exactly the pixels of its predicted mask.
+pixels the model assigns to c" are exactly the pixels of its predicted mask, and the masks
+stored here equal the thresholded prediction files.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from torch import nn
 
 from synergyseg.errors import InputDataError
 from synergyseg.io import atomic_path
+from synergyseg.metrics import THRESHOLD
 from synergyseg.model import VGGUNet, upsample_logits
-from synergyseg.predict import load_checkpoint
+from synergyseg.predict import foreground_probability, load_checkpoint
 from synergyseg.preprocess import normalise
-from synergyseg.samples import load_samples
+from synergyseg.samples import Samples, load_samples
 from synergyseg.splits import read_split
 
 log = logging.getLogger(__name__)
@@ -72,45 +75,52 @@ def minmax(maps: torch.Tensor) -> torch.Tensor:
 def grad_cam(
     model: nn.Module,
     x: torch.Tensor,
-    target_class: int,
+    classes: Sequence[int] = CLASSES,
     layer: str | None = None,
     target: str = "predicted",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(maps (N, H, W) in [0, 1], predicted masks (N, H, W) bool) for normalised inputs x.
+    """(maps (N, len(classes), H, W) in [0, 1], predicted masks (N, H, W) bool) for
+    normalised inputs x, from one forward pass.
 
-    ``model`` maps x to logits (N, C, h, w) at any resolution; they are upsampled to x's size.
-    Images of a batch do not interact (the model must be in eval mode), so one backward pass
-    serves the whole batch.
+    ``model`` maps x to two-class logits (N, 2, h, w) at any resolution; they are upsampled to
+    x's size. The predicted mask is the prediction stage's (P(class 1) >= 0.5 after rounding
+    to uint8), so class 1 is scored on exactly the pixels of the predicted mask and class 0 on
+    the rest. Images of a batch do not interact (the model must be in eval mode), so one
+    backward pass per class serves the whole batch.
     """
     if target not in TARGETS:
         raise ValueError(f"Grad-CAM target must be one of {TARGETS}, got {target!r}")
     if model.training:
         raise ValueError("Grad-CAM needs the model in eval mode (BatchNorm couples a batch)")
-    _, module = resolve_layer(model, layer)
+    name, module = resolve_layer(model, layer)
     _without_inplace(model)
     captured: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
     try:
         with torch.enable_grad():
             logits = upsample_logits(model(x), tuple(x.shape[-2:])).float()
-            (activation,) = captured
-            predicted = logits.argmax(dim=1)
-            region = (
-                predicted == target_class
-                if target == "predicted"
-                else torch.ones_like(predicted, dtype=torch.bool)
-            )
-            score = (logits[:, target_class] * region).sum()
-            if score.requires_grad:
-                (gradient,) = torch.autograd.grad(score, activation)
-            else:  # no pixel of the class anywhere in the batch
-                gradient = torch.zeros_like(activation)
     finally:
         handle.remove()
-    weights = gradient.float().mean(dim=(2, 3), keepdim=True)
-    maps = F.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
-    maps = F.interpolate(maps, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
-    return minmax(maps[:, 0]), (predicted == 1).detach()
+    if len(captured) != 1:
+        raise ValueError(f"layer {name!r} ran {len(captured)} times in one forward pass, not once")
+    (activation,) = captured
+    if not activation.requires_grad:
+        raise ValueError(f"layer {name!r}: no gradient reaches it (are the weights frozen?)")
+    predicted = foreground_probability(logits.detach()) >= THRESHOLD
+    maps = []
+    for position, target_class in enumerate(classes):
+        if target == "all":
+            region = torch.ones_like(predicted)
+        else:
+            region = predicted if target_class == 1 else ~predicted
+        score = (logits[:, target_class] * region).sum()
+        last = position == len(classes) - 1
+        (gradient,) = torch.autograd.grad(score, activation, retain_graph=not last)
+        weights = gradient.float().mean(dim=(2, 3), keepdim=True)
+        cam = F.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
+        cam = F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
+        maps.append(minmax(cam[:, 0]))
+    return torch.stack(maps, dim=1), predicted
 
 
 def replicate_average(maps: Sequence[np.ndarray]) -> np.ndarray:
@@ -135,14 +145,25 @@ def model_cams(
     model = model.to(device).eval()
     maps, masks = [], []
     for batch in images.split(batch_size):
-        x = normalise(batch.to(device))
-        per_class = []
-        for target_class in CLASSES:
-            cam, mask = grad_cam(model, x, target_class, layer, target)
-            per_class.append(cam.cpu().numpy())
-        maps.append(np.stack(per_class, axis=1))
+        cam, mask = grad_cam(model, normalise(batch.to(device)), CLASSES, layer, target)
+        maps.append(cam.cpu().numpy())
         masks.append(mask.cpu().numpy())
     return np.concatenate(maps).astype(np.float32), np.concatenate(masks)
+
+
+def chosen_test_samples(
+    split_csv: str | Path, images_csv: str | Path, with_masks: bool = False
+) -> tuple[pd.DataFrame, Samples]:
+    """(choice table, samples) of the images a figure shows, in the order of ``images_csv``;
+    an image that is not on the split's test side is an error naming the choice file."""
+    choice = pd.read_csv(images_csv, dtype={"slice_id": str, "label": str})
+    if "slice_id" not in choice.columns or choice.empty:
+        raise InputDataError(images_csv, "lists no slice_id to show")
+    rows = read_split(split_csv, "test").set_index("slice_id", drop=False)
+    missing = sorted(set(choice["slice_id"]) - set(rows.index))
+    if missing:
+        raise InputDataError(images_csv, f"slices {missing[:5]} are not on the test side")
+    return choice, load_samples(rows.loc[choice["slice_id"]], with_masks=with_masks)
 
 
 def explain_images(
@@ -162,12 +183,7 @@ def explain_images(
     the target class), ``mask`` (N, H, W) bool (eq. 2), ``replicates`` and ``layer``.
     """
     torch.set_num_threads(threads)
-    chosen = pd.read_csv(images_csv, dtype={"slice_id": str})["slice_id"].tolist()
-    rows = read_split(split_csv, "test").set_index("slice_id", drop=False)
-    missing = sorted(set(chosen) - set(rows.index))
-    if missing:
-        raise InputDataError(images_csv, f"slices {missing[:5]} are not on the test side")
-    samples = load_samples(rows.loc[chosen], with_masks=False)
+    _, samples = chosen_test_samples(split_csv, images_csv)
     maps, masks, layer_name = [], [], None
     for path in checkpoints:
         model, _ = load_checkpoint(path)
@@ -188,14 +204,20 @@ def explain_images(
 
 
 def read_cams(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of a Grad-CAM file, with a clear error when it is not one."""
+    """The arrays of a Grad-CAM file, checked, with errors that name the file."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError) as err:
         raise InputDataError(path, f"is not a readable Grad-CAM file ({err})") from err
-    needed = {"slice_ids", "cam", "mask"}
+    needed = {"slice_ids", "cam", "mask", "replicates", "layer"}
     if needed - set(arrays):
-        raise InputDataError(path, f"lacks {sorted(needed - set(arrays))}")
+        raise InputDataError(path, f"is not a Grad-CAM file: lacks {sorted(needed - set(arrays))}")
+    n = len(arrays["slice_ids"])
+    cam, mask = arrays["cam"], arrays["mask"]
+    if cam.ndim != 4 or cam.shape[:2] != (n, len(CLASSES)) or mask.shape != (n, *cam.shape[2:]):
+        raise InputDataError(
+            path, f"has cam {cam.shape} and mask {mask.shape} for {n} images (need N,2,H,W / N,H,W)"
+        )
     arrays["slice_ids"] = arrays["slice_ids"].astype(str)
     return arrays

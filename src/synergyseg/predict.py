@@ -36,6 +36,12 @@ def load_checkpoint(path: str | Path) -> tuple[VGGUNet, dict]:
     return model.eval(), checkpoint["meta"]
 
 
+def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
+    """P(class 1) as uint8 = round(255 · softmax) from logits (N, 2, H, W): the form every
+    prediction file stores, and (at >= 128, i.e. P >= 0.5) the mask every stage scores."""
+    return torch.round(torch.softmax(logits.float(), dim=1)[:, 1] * 255).to(torch.uint8)
+
+
 def probabilities(
     model: VGGUNet, images: torch.Tensor, batch_size: int, device: torch.device
 ) -> np.ndarray:
@@ -45,9 +51,8 @@ def probabilities(
     with torch.no_grad():
         for batch in images.split(batch_size):
             x = normalise(batch.to(device))
-            logits = upsample_logits(model(x), tuple(x.shape[-2:])).float()
-            p = torch.softmax(logits, dim=1)[:, 1]
-            out.append(torch.round(p * 255).to(torch.uint8).cpu().numpy())
+            logits = upsample_logits(model(x), tuple(x.shape[-2:]))
+            out.append(foreground_probability(logits).cpu().numpy())
     return np.concatenate(out)
 
 

@@ -112,16 +112,21 @@ def selection_from_metrics(
     return chosen, pd.DataFrame(record)
 
 
-def read_selection(path: str) -> int:
+def read_selection(path: str | Path) -> int:
     """The chosen split index from a split-selection record."""
     record = pd.read_csv(path)
     return int(record.loc[record["chosen"], "split"].iloc[0])
 
 
-def selected_split_csv(selection_csv: str, split_csvs: Sequence[str]) -> str:
-    """The manifest of the selected split among ``…/split<k>.csv``."""
-    chosen = read_selection(selection_csv)
-    matches = [p for p in split_csvs if Path(p).name == f"split{chosen}.csv"]
+def selected_regime(selection_csv: str | Path) -> str:
+    """The regime name (``split<k>``) of the selected split."""
+    return f"split{read_selection(selection_csv)}"
+
+
+def pick_regime(paths: Sequence[str | Path], regime: str) -> str:
+    """The one path among a rule's inputs that belongs to ``regime`` (a folder of that name,
+    or a file ``<regime>.csv``): rules list every split, the selection says which is used."""
+    matches = [str(p) for p in paths if regime in Path(p).parts or Path(p).stem == regime]
     if len(matches) != 1:
-        raise ValueError(f"{selection_csv}: split{chosen} is not among {list(split_csvs)}")
+        raise ValueError(f"expected one input of regime {regime!r}, found {matches}")
     return matches[0]

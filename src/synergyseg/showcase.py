@@ -5,7 +5,7 @@ role picks one image by Δ = TII − LMI of a metric (Dice by default):
 
 * ``tii_ahead`` — the largest Δ (where ImageNet transfer helps most),
 * ``lmi_ahead`` — the smallest Δ (where training on medical images alone helps most),
-* ``typical``   — Δ nearest the label's median Δ,
+* ``typical``   — the image at the (lower) median of Δ,
 * ``tii_best`` / ``tii_worst`` / ``lmi_best`` / ``lmi_worst`` — that model's own extremes.
 
 Labels where the metric is undefined for every image (Dice of slices without foreground) use
@@ -16,10 +16,12 @@ so the choice is deterministic and the CSV that records it reproduces the figure
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
 from dataclasses import dataclass
 
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 ROLES = ("tii_ahead", "lmi_ahead", "typical", "tii_best", "tii_worst", "lmi_best", "lmi_worst")
 CHOICE_COLUMNS = ["slice_id", "label", "role", "metric", "lmi", "tii", "delta"]
@@ -41,15 +43,22 @@ class ShowcaseSettings:
 
 
 def _pick(frame: pd.DataFrame, role: str) -> str:
-    """Slice id for one role among images with a defined Δ (sorted by slice id for ties)."""
-    frame = frame.sort_values("slice_id", kind="stable")
+    """Slice id for one role among images with a defined Δ.
+
+    Values are compared after rounding to 9 decimals, so differences that are equal in exact
+    arithmetic tie, and ties go to the first slice id in sorted order. ``typical`` is the
+    lower median of Δ: the image at position (n − 1) // 2 in Δ order.
+    """
+    column = "delta" if role in ("typical", "tii_ahead", "lmi_ahead") else role.split("_")[0]
+    ranked = frame.assign(_key=frame[column].round(9)).sort_values(
+        ["_key", "slice_id"], kind="stable"
+    )
     if role == "typical":
-        key = (frame["delta"] - frame["delta"].median()).abs()
-        return frame.loc[key.idxmin(), "slice_id"]
-    column = "delta" if role.endswith("_ahead") else role.split("_")[0]
-    largest = role in ("tii_ahead", "tii_best", "lmi_best")
-    index = frame[column].idxmax() if largest else frame[column].idxmin()
-    return frame.loc[index, "slice_id"]
+        return ranked["slice_id"].iloc[(len(ranked) - 1) // 2]
+    if role in ("tii_ahead", "tii_best", "lmi_best"):  # the largest value, first id on ties
+        top = ranked["_key"].iloc[-1]
+        return ranked.loc[ranked["_key"] == top, "slice_id"].iloc[0]
+    return ranked["slice_id"].iloc[0]
 
 
 def _defined(per_image: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -68,8 +77,14 @@ def choose_images(per_image: pd.DataFrame, settings: ShowcaseSettings) -> pd.Dat
         if candidates.empty:
             metric = settings.fallback_metric
             candidates = _defined(of_label, metric)
-        if candidates.empty:
-            continue  # nothing measurable to rank by; the label has no defined metric at all
+        if candidates.empty:  # nothing measurable to rank by
+            log.warning(
+                "label %r: no image has a defined %s or %s; none shown",
+                label,
+                settings.metric,
+                settings.fallback_metric,
+            )
+            continue
         chosen: dict[str, list[str]] = {}
         for role in settings.roles:
             chosen.setdefault(_pick(candidates, role), []).append(role)
@@ -90,17 +105,3 @@ def choose_images(per_image: pd.DataFrame, settings: ShowcaseSettings) -> pd.Dat
     if not rows:
         raise ValueError("no test image has a defined metric to choose figure images by")
     return pd.DataFrame(rows, columns=CHOICE_COLUMNS)
-
-
-def roles_of(choice: pd.DataFrame) -> Sequence[str]:
-    """Human-readable role names for figure row titles."""
-    names = {
-        "tii_ahead": "TII ahead",
-        "lmi_ahead": "LMI ahead",
-        "typical": "typical",
-        "tii_best": "TII best",
-        "tii_worst": "TII worst",
-        "lmi_best": "LMI best",
-        "lmi_worst": "LMI worst",
-    }
-    return [", ".join(names[r] for r in role.split("+")) for role in choice["role"]]

@@ -171,6 +171,19 @@ def table2(tests: dict[str, pd.DataFrame], high_score: float, threshold: float) 
     return pd.DataFrame(rows)
 
 
+def training_percents(
+    selected: str, regimes: Sequence[str], test_fraction: float
+) -> dict[str, int]:
+    """Training share (%) per regime for Table 3 and the depletion plot: the selected split at
+    its nominal 100·(1 − test_fraction), each depletion regime ``train<p>`` at p."""
+    percents = {selected: round(100 * (1 - test_fraction))}
+    for regime in regimes:
+        match = DEPLETION_REGIME.match(regime)
+        if match:
+            percents[regime] = int(match.group(1))
+    return percents
+
+
 def table3(tests: dict[str, dict[str, pd.DataFrame]], percents: dict[str, int]) -> pd.DataFrame:
     """Depletion: medians per metric and training share (rows), dataset × init (columns).
 
@@ -233,6 +246,7 @@ def write_study_tables(
     regimes: Sequence[str],
     settings,
     out_dir: str | Path,
+    test_fraction: float = 0.2,
 ) -> None:
     """Every statistics table for all datasets, from ``<stats_dir>/<regime>/*.csv`` and
     ``<stats_dir>/split_selection.csv``, into ``out_dir`` as CSV and Markdown."""
@@ -271,9 +285,7 @@ def write_study_tables(
         "Table 2: per-image Δm = TII − LMI on the selected split",
     )
     if depletions:
-        percents = {"selected": 80} | {
-            r: int(DEPLETION_REGIME.match(r).group(1)) for r in depletions
-        }
+        percents = training_percents("selected", depletions, test_fraction)
         per_dataset = {
             d: {"selected": table1_tests[d]} | {r: tests_all[d][r] for r in depletions}
             for d in stats_dirs

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -27,12 +26,3 @@ def redirect_logging(log_path: str | Path | None, level: int = logging.INFO) -> 
         )
 
     sys.excepthook = log_uncaught
-
-
-def pick_regime(paths: Sequence[str | Path], regime: str) -> str:
-    """The one path among a rule's inputs that belongs to ``regime`` (a folder of that name,
-    or a file ``<regime>.csv``): rules list every split, the selection says which is used."""
-    matches = [str(p) for p in paths if regime in Path(p).parts or Path(p).stem == regime]
-    if len(matches) != 1:
-        raise ValueError(f"expected one input of regime {regime!r}, found {matches}")
-    return matches[0]

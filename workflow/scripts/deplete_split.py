@@ -6,14 +6,14 @@ import pandas as pd
 
 from synergyseg.io import write_csv
 from synergyseg.seeds import regime_seed
-from synergyseg.selection import selected_split_csv
+from synergyseg.selection import pick_regime, selected_regime
 from synergyseg.splits import SplitSettings, deplete
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 regime = f"train{snakemake.wildcards.percent}"
 if "selection" in snakemake.input.keys():
-    previous_csv = selected_split_csv(snakemake.input.selection, snakemake.input.splits)
+    previous_csv = pick_regime(snakemake.input.splits, selected_regime(snakemake.input.selection))
 else:
     previous_csv = snakemake.input.previous
 previous = pd.read_csv(previous_csv, dtype={"case": str, "label": str})

@@ -4,11 +4,11 @@ import pandas as pd
 
 from synergyseg.figures.distributions import distribution_figure, qq_figure
 from synergyseg.figures.style import save_figure
-from synergyseg.selection import read_selection
-from synergyseg.workflow import pick_regime, redirect_logging
+from synergyseg.selection import pick_regime, selected_regime
+from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
-regime = f"split{read_selection(snakemake.input.selection)}"
+regime = selected_regime(snakemake.input.selection)
 
 
 def read(name):

@@ -7,11 +7,11 @@ from synergyseg.figures.panels import (
     synergy_panel,
 )
 from synergyseg.figures.style import save_figure
-from synergyseg.selection import read_selection
-from synergyseg.workflow import pick_regime, redirect_logging
+from synergyseg.selection import pick_regime, selected_regime
+from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
-regime = f"split{read_selection(snakemake.input.selection)}"
+regime = selected_regime(snakemake.input.selection)
 cams = {
     init: pick_regime(getattr(snakemake.input, f"cams_{init}"), regime) for init in ("lmi", "tii")
 }

@@ -80,9 +80,9 @@ def depletion_figure(
     tests: Mapping[int, pd.DataFrame], title: str, metrics: Sequence[str] = tuple(METRIC_NAMES)
 ) -> Figure:
     """Median per-image metric of LMI and TII against the training share (%): Table 3 as a
-    picture. ``tests`` maps the training share to that regime's ``tests.csv``; a filled
-    marker means Mood's test is significant there, a † ring that the better model is ahead by
-    more than the practical difference."""
+    picture. ``tests`` maps the training share to that regime's ``tests.csv``; a * above a
+    share means Mood's test is significant there, a ring (†) that the model is ahead by more
+    than the practical difference."""
     shares = sorted(tests)
     fig = new_figure(2.3 * len(metrics) + 0.3, 2.9)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]

@@ -17,14 +17,11 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from synergyseg.cam import CLASSES, read_cams
+from synergyseg.cam import CLASSES, chosen_test_samples, read_cams
 from synergyseg.errors import InputDataError
 from synergyseg.figures.overlay import CAM_COLOURMAP, heat_overlay, overlay, overlay_legend
 from synergyseg.figures.style import INIT_NAMES, new_figure
 from synergyseg.metrics import image_metrics
-from synergyseg.samples import load_samples
-from synergyseg.showcase import roles_of
-from synergyseg.splits import read_split
 
 CELL_WIDTH = 1.3  # inches per image column
 ROW_LABEL_WIDTH = 1.5
@@ -32,6 +29,17 @@ HEADER_HEIGHT = 0.5  # two-line column titles
 ROW_EXTRA = 0.25  # room under each row for the Dice labels
 FOOTER_HEIGHT = 0.45  # legend
 COLOURBAR_WIDTH = 0.7
+
+
+ROLE_NAMES = {
+    "tii_ahead": "TII ahead",
+    "lmi_ahead": "LMI ahead",
+    "typical": "typical",
+    "tii_best": "TII best",
+    "tii_worst": "TII worst",
+    "lmi_best": "LMI best",
+    "lmi_worst": "LMI worst",
+}
 
 
 @dataclass
@@ -54,11 +62,11 @@ class Showcase:
 
     def row_labels(self) -> list[str]:
         """Number, clinical label, why the image was chosen and its Δ (replicate medians)."""
-        rows = zip(self.choice.itertuples(index=False), roles_of(self.choice), strict=True)
-        return [
-            f"{i}. {row.label}\n{roles}\nΔ {row.metric} {row.delta:+.3f}"
-            for i, (row, roles) in enumerate(rows, start=1)
-        ]
+        labels = []
+        for i, row in enumerate(self.choice.itertuples(index=False), start=1):
+            roles = ", ".join(ROLE_NAMES.get(r, r) for r in row.role.split("+"))
+            labels.append(f"{i}. {row.label}\n{roles}\nΔ {row.metric} {row.delta:+.3f}")
+        return labels
 
     def notes(self, mask: np.ndarray) -> list[str]:
         """Under each overlay: the Dice of the displayed mask, or its false-positive pixel
@@ -78,14 +86,14 @@ def load_showcase(
     cam_files: Mapping[str, str | Path],
 ) -> Showcase:
     """Read the chosen images, their ground truth and both models' Grad-CAM files."""
-    choice = pd.read_csv(images_csv, dtype={"slice_id": str, "label": str})
-    rows = read_split(split_csv, "test").set_index("slice_id", drop=False)
-    samples = load_samples(rows.loc[choice["slice_id"]], with_masks=True)
+    choice, samples = chosen_test_samples(split_csv, images_csv, with_masks=True)
     masks, cams, replicates, layer = {}, {}, 0, ""
     for init, path in cam_files.items():
         data = read_cams(path)
         if data["slice_ids"].tolist() != choice["slice_id"].tolist():
             raise InputDataError(path, f"holds other images than {images_csv}")
+        if data["mask"].shape != samples.masks.shape:
+            raise InputDataError(path, f"masks {data['mask'].shape} differ from the slices")
         masks[init], cams[init] = data["mask"].astype(bool), data["cam"]
         replicates, layer = int(data["replicates"]), str(data["layer"])
     return Showcase(
