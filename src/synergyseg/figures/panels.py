@@ -147,7 +147,9 @@ def _grid(fig: Figure, showcase: Showcase, titles: list[str]):
     return axes
 
 
-def _draw_mask_panel(fig: Figure, showcase: Showcase, columns, title: str) -> None:
+def _mask_panel(showcase: Showcase, columns, title: str) -> Figure:
+    """Input, GT, then one column per (title, "mask" | "overlay", mask stack)."""
+    fig = new_figure(*panel_size(len(showcase.choice), 2 + len(columns), showcase.aspect))
     names = ["input", "GT"] + [name for name, _, _ in columns]
     titles = [f"{letter}\n{name}" for letter, name in zip("ABCDEFGHIJ", names, strict=False)]
     axes = _grid(fig, showcase, titles)
@@ -166,6 +168,7 @@ def _draw_mask_panel(fig: Figure, showcase: Showcase, columns, title: str) -> No
                 _show(axes[row, col], overlay(showcase.truth[row], stack[row]), note=note)
     fig.legend(handles=overlay_legend(), loc="outside lower center", ncols=4, frameon=False)
     fig.suptitle(title)
+    return fig
 
 
 def segmentation_panel(showcase: Showcase) -> Figure:
@@ -174,15 +177,11 @@ def segmentation_panel(showcase: Showcase) -> Figure:
     for init in ("lmi", "tii"):
         name, stack = INIT_NAMES[init], showcase.masks[init]
         columns += [(f"{name} mask", "mask", stack), (f"{name} overlay", "overlay", stack)]
-    fig = new_figure(*panel_size(len(showcase.choice), 2 + len(columns), showcase.aspect))
-    _draw_mask_panel(
-        fig,
-        showcase,
-        columns,
+    title = (
         f"{showcase.dataset}, {showcase.regime} test images: masks are the intersection of "
-        f"{showcase.replicates} replicates",
+        f"{showcase.replicates} replicates"
     )
-    return fig
+    return _mask_panel(showcase, columns, title)
 
 
 def synergy_panel(showcase: Showcase) -> Figure:
@@ -191,14 +190,10 @@ def synergy_panel(showcase: Showcase) -> Figure:
     columns = [("LMI overlay", "overlay", lmi), ("TII overlay", "overlay", tii)]
     for symbol, stack in (("∪", lmi | tii), ("∩", lmi & tii)):
         columns += [(f"LMI {symbol} TII", "mask", stack), (f"{symbol} overlay", "overlay", stack)]
-    fig = new_figure(*panel_size(len(showcase.choice), 2 + len(columns), showcase.aspect))
-    _draw_mask_panel(
-        fig,
-        showcase,
-        columns,
-        f"{showcase.dataset}, {showcase.regime}: union and intersection of the LMI and TII masks",
+    title = (
+        f"{showcase.dataset}, {showcase.regime}: union and intersection of the LMI and TII masks"
     )
-    return fig
+    return _mask_panel(showcase, columns, title)
 
 
 def gradcam_panel(showcase: Showcase) -> Figure:
