@@ -284,9 +284,10 @@ def test_editing_prediction_code_retrains_only_the_depletion_regimes(demo, tmp_p
     assert not {"make_slices", "split_data", "pretrain_encoder"} & set(jobs)
 
 
-def test_editing_table_code_reruns_the_table_only(demo, tmp_path):
+def test_editing_table_code_reruns_the_tables_only(demo, tmp_path):
+    # and the depletion plot, which takes its training shares from Table 3's helper
     jobs = plan_after_code_edit(demo, tmp_path / "tables", "tables.py")
-    assert jobs == {"table_s2": 1, "make_tables": 1, "all": 1}
+    assert jobs == {"table_s2": 1, "make_tables": 1, "plot_depletion": 3, "all": 1}
 
 
 def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
