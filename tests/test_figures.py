@@ -224,7 +224,8 @@ def test_distributions_count_every_image_and_mark_the_medians(rng):
     medians = sorted(line.get_xdata()[0] for line in dice_all.lines)
     assert medians == pytest.approx(sorted([dice["lmi"].median(), dice["tii"].median()]))
     assert "Mood's median test p = 0.01 *" in fig.axes[0].get_title()
-    assert f"LMI {dice['lmi'].median():.3f} (n = 39)" in dice_all.get_title()
+    assert f"LMI {dice['lmi'].median():.3f}" in dice_all.get_title()
+    assert "(n = 39 LMI, 40 TII)" in dice_all.get_title()
 
 
 def test_training_curves_read_the_history_in_each_checkpoint(tmp_path):

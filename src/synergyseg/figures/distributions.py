@@ -76,26 +76,32 @@ def qq_figure(per_image: pd.DataFrame, normality: pd.DataFrame, title: str) -> F
 
 
 def _histogram(ax, frame: pd.DataFrame, metric: str, test: pd.Series | None) -> str:
-    """Grouped bars and dashed median lines of both models; returns the medians as text."""
+    """Grouped bars and dashed median lines of both models; returns a summary for the title."""
     width = np.diff(BIN_EDGES)[0] / 2
     centres = BIN_EDGES[:-1] + width
     values = frame[frame["metric"] == metric]
-    summary = []
+    medians, counts = {}, {}
     for offset, init in ((-width / 2, "lmi"), (width / 2, "tii")):
         data = values[init].dropna().to_numpy(float)
-        counts, _ = np.histogram(np.clip(data, 0, 1), bins=BIN_EDGES)
-        ax.bar(centres + offset, counts, width=width, color=INIT_COLOURS[init])
+        histogram, _ = np.histogram(np.clip(data, 0, 1), bins=BIN_EDGES)
+        ax.bar(centres + offset, histogram, width=width, color=INIT_COLOURS[init])
+        counts[init] = len(data)
         if len(data):
-            median = float(np.median(data))
-            ax.axvline(median, color=INIT_COLOURS[init], linestyle="--", linewidth=1)
-            summary.append(f"{INIT_NAMES[init]} {median:.3f} (n = {len(data)})")
+            medians[init] = float(np.median(data))
+            ax.axvline(medians[init], color=INIT_COLOURS[init], linestyle="--", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_xlabel(METRIC_NAMES[metric])
     ax.set_ylabel("test images")
-    if not summary:
-        ax.text(0.5, 0.5, "undefined for every image", ha="center", transform=ax.transAxes)
-        return "no defined values"
-    text = "median " + ", ".join(summary)
+    if not medians:
+        ax.set_yticks([])
+        return "undefined for every image (no foreground)"
+    n = (
+        f"n = {counts['lmi']}"
+        if counts["lmi"] == counts["tii"]
+        else f"n = {counts['lmi']} LMI, {counts['tii']} TII"
+    )
+    text = "median " + ", ".join(f"{INIT_NAMES[i]} {m:.3f}" for i, m in medians.items())
+    text += f" ({n})"
     if test is not None and not pd.isna(test["mood_p"]):
         star = " *" if bool(test["mood_significant"]) else ""
         text += f"\nMood's median test p = {_p_text(test['mood_p'])}{star}"
@@ -108,7 +114,7 @@ def distribution_figure(per_image: pd.DataFrame, tests: pd.DataFrame, title: str
     groups = [("all test images", per_image)] + [
         (f"label: {label}", per_image[per_image["label"].astype(str) == label]) for label in labels
     ]
-    fig = new_figure(7.0, 2.4 * len(groups) + 0.7)
+    fig = new_figure(7.6, 2.4 * len(groups) + 0.7)
     axes = fig.subplots(len(groups), len(QQ_METRICS), squeeze=False)
     for r, (name, frame) in enumerate(groups):
         for c, metric in enumerate(QQ_METRICS):
