@@ -31,6 +31,7 @@ rule explain_images:
         images="results/{dataset}/cam/{regime}/images.csv",
         code=package_files(
             "cam.py",
+            "synergy.py",
             "predict.py",
             "model.py",
             "samples.py",

@@ -13,7 +13,9 @@ rule plot_examples:
         cams_tii=expand("results/{{dataset}}/cam/{regime}/tii.npz", regime=SPLITS),
         splits=expand("results/{{dataset}}/splits/{regime}.csv", regime=SPLITS),
         code=figure_code("panels.py", "overlay.py")
-        + package_files("cam.py", "metrics.py", "samples.py", "splits.py"),
+        + package_files(
+            "cam.py", "synergy.py", "metrics.py", "samples.py", "splits.py"
+        ),
     output:
         **figure_files("segmentation", "Examples and Grad-CAM", "Fig 2-5 (i)"),
         **figure_files("gradcam", "Examples and Grad-CAM", "Fig 2-5 (ii)"),

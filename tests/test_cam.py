@@ -20,7 +20,6 @@ from synergyseg.cam import (
     model_cams,
     read_cams,
     replicate_average,
-    replicate_intersection,
     resolve_layer,
 )
 from synergyseg.errors import InputDataError
@@ -28,6 +27,7 @@ from synergyseg.model import ModelSpec, VGGUNet, upsample_logits
 from synergyseg.predict import load_checkpoint, probabilities
 from synergyseg.samples import load_samples
 from synergyseg.splits import read_split
+from synergyseg.synergy import replicate_intersection
 
 
 def linear_net(stride: int = 1, head_bias=(0.0, 0.0)) -> nn.Sequential:

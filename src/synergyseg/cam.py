@@ -33,6 +33,7 @@ from synergyseg.predict import foreground_probability, load_checkpoint
 from synergyseg.preprocess import normalise
 from synergyseg.samples import Samples, load_samples
 from synergyseg.splits import read_split
+from synergyseg.synergy import replicate_intersection
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,6 @@ def grad_cam(
 def replicate_average(maps: Sequence[np.ndarray]) -> np.ndarray:
     """Eq. 3: the Grad-CAM output of a model is the mean over its R replicate maps."""
     return np.mean(np.stack(maps), axis=0)
-
-
-def replicate_intersection(masks: Sequence[np.ndarray]) -> np.ndarray:
-    """Eq. 2: the displayed mask of a model is the intersection of its R replicate masks."""
-    return np.logical_and.reduce(np.stack(masks).astype(bool), axis=0)
 
 
 def model_cams(

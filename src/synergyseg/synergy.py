@@ -23,8 +23,18 @@ SYNERGY_METRICS = ("dice", "sensitivity", "specificity")
 COMBINATIONS = ("lmi", "tii", "union", "intersection", "union_per_rep", "intersection_per_rep")
 
 
+def replicate_intersection(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Eq. 2: the displayed mask of a model is the intersection of its R replicate masks."""
+    return np.logical_and.reduce(np.stack(masks).astype(bool), axis=0)
+
+
+def mask_metrics(masks: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
+    """Per-image metrics of binary masks (N, H, W), scored like a model's predictions."""
+    return image_metrics(np.asarray(masks).astype(np.uint8) * np.uint8(255), truth)
+
+
 def _binary_metrics(masks_pred: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
-    return image_metrics(masks_pred.astype(np.uint8) * np.uint8(255), truth)[list(SYNERGY_METRICS)]
+    return mask_metrics(masks_pred, truth)[list(SYNERGY_METRICS)]
 
 
 def synergy_table(predictions: Mapping[str, Sequence[str]], split_csv: str) -> pd.DataFrame:
@@ -42,7 +52,7 @@ def synergy_table(predictions: Mapping[str, Sequence[str]], split_csv: str) -> p
         binary[init] = np.stack(stack)  # (R, N, H, W)
     if binary["lmi"].shape[0] != binary["tii"].shape[0]:
         raise ValueError("TII and LMI need the same number of replicates")
-    consensus = {init: binary[init].all(axis=0) for init in binary}  # eq. 2
+    consensus = {init: replicate_intersection(binary[init]) for init in binary}
     tables = {
         "lmi": _binary_metrics(consensus["lmi"], truth),
         "tii": _binary_metrics(consensus["tii"], truth),

@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 
 from synergyseg.figures.style import INIT_COLOURS, INIT_NAMES, METRIC_NAMES, new_figure
 
-QQ_METRICS = ("auroc", "dice")
+SHOWN_METRICS = ("auroc", "dice")
 BIN_EDGES = np.linspace(0.0, 1.0, 21)  # 0.05-wide bins over [0, 1]
 
 
@@ -38,9 +38,9 @@ def qq_figure(per_image: pd.DataFrame, normality: pd.DataFrame, title: str) -> F
     """Fig S1: rows AUROC, Dice; columns LMI, LMI after YJ, TII, TII after YJ. Samples are
     standardised, so the red diagonal y = x is the standard normal distribution."""
     columns = [(init, yj) for init in ("lmi", "tii") for yj in (False, True)]
-    fig = new_figure(2.1 * len(columns) + 0.4, 2.2 * len(QQ_METRICS) + 0.5)
-    axes = fig.subplots(len(QQ_METRICS), len(columns), squeeze=False)
-    for r, metric in enumerate(QQ_METRICS):
+    fig = new_figure(2.1 * len(columns) + 0.4, 2.2 * len(SHOWN_METRICS) + 0.5)
+    axes = fig.subplots(len(SHOWN_METRICS), len(columns), squeeze=False)
+    for r, metric in enumerate(SHOWN_METRICS):
         values = per_image.loc[per_image["metric"] == metric]
         for c, (init, yj) in enumerate(columns):
             ax = axes[r, c]
@@ -67,7 +67,7 @@ def qq_figure(per_image: pd.DataFrame, normality: pd.DataFrame, title: str) -> F
             if yj:
                 note += f", λ = {float(row['yeojohnson_lambda']):.2f}"
             ax.text(0.03, 0.97, note, transform=ax.transAxes, va="top", fontsize=6.5)
-            if r == len(QQ_METRICS) - 1:
+            if r == len(SHOWN_METRICS) - 1:
                 ax.set_xlabel("normal quantiles")
             if c == 0:
                 ax.set_ylabel("standardised sample quantiles")
@@ -115,9 +115,9 @@ def distribution_figure(per_image: pd.DataFrame, tests: pd.DataFrame, title: str
         (f"label: {label}", per_image[per_image["label"].astype(str) == label]) for label in labels
     ]
     fig = new_figure(7.6, 2.4 * len(groups) + 0.7)
-    axes = fig.subplots(len(groups), len(QQ_METRICS), squeeze=False)
+    axes = fig.subplots(len(groups), len(SHOWN_METRICS), squeeze=False)
     for r, (name, frame) in enumerate(groups):
-        for c, metric in enumerate(QQ_METRICS):
+        for c, metric in enumerate(SHOWN_METRICS):
             test = tests.loc[tests["metric"] == metric].iloc[0] if r == 0 else None
             summary = _histogram(axes[r, c], frame, metric, test)
             axes[r, c].set_title(f"{METRIC_NAMES[metric]}, {name}\n{summary}")

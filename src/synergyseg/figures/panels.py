@@ -21,7 +21,7 @@ from synergyseg.cam import CLASSES, chosen_test_samples, read_cams
 from synergyseg.errors import InputDataError
 from synergyseg.figures.overlay import CAM_COLOURMAP, heat_overlay, overlay, overlay_legend
 from synergyseg.figures.style import INIT_NAMES, new_figure
-from synergyseg.metrics import image_metrics
+from synergyseg.synergy import mask_metrics
 
 CELL_WIDTH = 1.3  # inches per image column
 ROW_LABEL_WIDTH = 1.5
@@ -71,7 +71,7 @@ class Showcase:
     def notes(self, mask: np.ndarray) -> list[str]:
         """Under each overlay: the Dice of the displayed mask, or its false-positive pixel
         count where the ground truth is empty and Dice is undefined."""
-        scores = image_metrics(mask.astype(np.uint8) * np.uint8(255), self.truth)
+        scores = mask_metrics(mask, self.truth)
         return [
             f"FP {fp} px (no GT)" if np.isnan(dice) else f"Dice {dice:.3f}"
             for dice, fp in zip(scores["dice"], scores["fp"], strict=True)
