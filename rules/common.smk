@@ -1,5 +1,7 @@
 """Helpers and input functions shared by every stage (the only place they live)."""
 
+import errno
+import functools
 import os
 import sys
 from pathlib import Path
@@ -13,7 +15,9 @@ sys.path.insert(0, str(SRC_DIR))
 _inherited = os.environ.get("PYTHONPATH")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC_DIR), _inherited])))
 
+from synergyseg.codedeps import package_closure
 from synergyseg.config import TRAINING_OPTIONS, ConfigError, check_config
+from synergyseg import resources as need
 
 try:
     check_config(config)
@@ -26,13 +30,15 @@ DEPLETIONS = [f"train{round(f * 100)}" for f in config["depletion"]["train_fract
 REGIMES = SPLITS + DEPLETIONS
 
 
-def package_files(*names):
-    """Package modules run by a rule, as its inputs, so that editing one re-runs only its rules.
-
-    Paths are relative to the working directory so that moving a finished project folder
-    does not look like a change of inputs.
+def script_code(name):
+    """The package modules a rule's script runs (its import closure, less infrastructure:
+    synergyseg.codedeps), as inputs, so that editing one re-runs exactly the rules it can
+    change. Paths are relative to the working directory so that moving a finished project
+    folder does not look like a change of inputs.
     """
-    return [os.path.relpath(SRC_DIR / "synergyseg" / name) for name in names]
+    script = Path(workflow.basedir) / "workflow" / "scripts" / f"{name}.py"
+    closure = package_closure(script, SRC_DIR / "synergyseg")
+    return [os.path.relpath(path) for path in closure]
 
 
 def canonical(value):
@@ -73,6 +79,22 @@ def raw_root(wildcards):
     return f"resources/raw/{wildcards.dataset}"
 
 
+def store_files(dataset="{dataset}"):
+    """The slice store of a dataset (images and bit-packed masks, see synergyseg.store)."""
+    return {
+        "store_images": f"results/{dataset}/slices/images.npy",
+        "store_masks": f"results/{dataset}/slices/masks.npy",
+    }
+
+
+def slice_outputs():
+    """make_slices' outputs: manifest, store, and the PNG copies when `png_slices` asks."""
+    outputs = {"manifest": "results/{dataset}/slices/manifest.csv", **store_files()}
+    if config["png_slices"]:
+        outputs["png"] = directory("results/{dataset}/slices/png")
+    return outputs
+
+
 def kits_cases(dataset):
     return [f"case_{i:05d}" for i in range(config["datasets"][dataset]["cases"])]
 
@@ -91,17 +113,17 @@ def raw_inputs(wildcards):
             for case in kits_cases(wildcards.dataset)
             for name in ("imaging.nii.gz", "segmentation.nii.gz")
         ]
-    return [
-        f"resources/raw/{wildcards.dataset}/isic",
-        f"resources/raw/{wildcards.dataset}/labels.csv",
-    ]
+    return [f"resources/raw/{wildcards.dataset}/isic", labels_csv(wildcards)]
 
 
 def labels_csv(wildcards):
-    """Clinical-label table for ISIC-format data (optional for local folders)."""
+    """Clinical-label table for ISIC-format data: the user's, the fetched one (downloads), or
+    an optional labels.csv in a local folder."""
     ds = dataset_config(wildcards)
     if ds["format"] != "isic":
         return None
+    if ds.get("labels_csv"):
+        return ds["labels_csv"]
     if ds["source"] == "download":
         return f"resources/raw/{wildcards.dataset}/labels.csv"
     return f"{raw_root(wildcards)}/labels.csv"
@@ -151,7 +173,7 @@ REPLICATES = list(range(1, config["train"]["replicates"] + 1))
 
 def pretrained_weights(wildcards):
     """The encoder weights a TII job loads (none for LMI)."""
-    if wildcards.init != "tii":
+    if wildcards.get("init", "tii") != "tii":
         return []
     source = config["pretrained"]["source"]
     if source == "imagenet":
@@ -159,6 +181,155 @@ def pretrained_weights(wildcards):
     if source == "pretrain":
         return "resources/weights/pretrained_encoder.pth"
     return config["pretrained"]["path"]
+
+
+def regime_weights(wildcards):
+    """The encoder weights a regime's training job needs (its TII models load them)."""
+    return pretrained_weights(wildcards) if "tii" in INITS else []
+
+
+def _per_model(pattern):
+    """`pattern` expanded over every init x replicate of a regime (wildcards kept)."""
+    return expand(pattern, init=INITS, rep=REPLICATES, allow_missing=True)
+
+
+def regime_checkpoints():
+    return _per_model("results/{dataset}/models/{regime}/{init}/rep{rep}.pt")
+
+
+def regime_histories():
+    return _per_model("logs/train_model/{dataset}/{regime}/{init}/rep{rep}.epochs.csv")
+
+
+def regime_predictions():
+    return _per_model("results/{dataset}/predictions/{regime}/{init}/rep{rep}.npz")
+
+
+def regime_metrics():
+    return _per_model("results/{dataset}/metrics/{regime}/{init}/rep{rep}.csv")
+
+
+def synergy_output():
+    """The regime's synergy table, when both inits are trained (it combines them)."""
+    if set(INITS) == {"tii", "lmi"}:
+        return {"synergy": "results/{dataset}/stats/{regime}/synergy.csv"}
+    return {}
+
+
+# --- resources: from the data, growing with each retry (synergyseg.resources) ---------------
+
+
+def _existing(path):
+    """mtime of an input that must exist; a missing one makes the resource "to be decided"
+    (Snakemake evaluates it again once the file has been made)."""
+    try:
+        return os.path.getmtime(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "not made yet", str(path)) from None
+
+
+@functools.cache
+def _split_sides(path, mtime):
+    import pandas as pd
+
+    subset = pd.read_csv(path, usecols=["subset"])["subset"]
+    return int((subset == "train").sum()), int((subset == "test").sum())
+
+
+def split_sides(path):
+    """(training, test) image counts of a split manifest."""
+    return _split_sides(str(path), _existing(path))
+
+
+@functools.cache
+def _store_shape(path, mtime):
+    from synergyseg.store import read_npy_shape
+
+    return read_npy_shape(path)
+
+
+def store_shape(path):
+    """(N, H, W, C) of a slice store's images.npy, from its header."""
+    return _store_shape(str(path), _existing(path))
+
+
+MODELS_PER_TRAINING_JOB = len(INITS) * len(REPLICATES) if config["train"]["fuse"] else 1
+THROUGHPUT = need.THROUGHPUT | config["resources"]
+
+
+def train_mem_mb(wildcards, attempt):
+    return need.train_mem_mb(MODELS_PER_TRAINING_JOB, gpu=True, attempt=attempt)
+
+
+def train_runtime(wildcards, input, attempt):
+    n_train, _ = split_sides(input.split)
+    _, height, width, _ = store_shape(input.store_images)
+    steps = config["train"]["steps_per_epoch"]
+    per_epoch = steps * config["train"]["batch_size"] if steps else n_train
+    images = per_epoch * dataset_config(wildcards)["epochs"] * MODELS_PER_TRAINING_JOB
+    return need.train_runtime(images, height * width, THROUGHPUT, attempt)
+
+
+def predict_mem_mb(wildcards, input, attempt):
+    _, height, width, channels = store_shape(input.store_images)
+    return need.predict_mem_mb(len(INITS) * len(REPLICATES), height * width, channels, True, attempt)
+
+
+def predict_runtime(wildcards, input, attempt):
+    _, n_test = split_sides(input.split)
+    _, height, width, _ = store_shape(input.store_images)
+    images = n_test * len(INITS) * len(REPLICATES)
+    return need.predict_runtime(images, height * width, THROUGHPUT, attempt)
+
+
+def score_mem_mb(wildcards, input, attempt):
+    _, n_test = split_sides(input.split)
+    return need.score_mem_mb(n_test, len(INITS) * len(REPLICATES), attempt)
+
+
+def score_runtime(wildcards, input, attempt):
+    """~2 ms per map and model to decompress and score (bench/scale.py), times a margin."""
+    _, n_test = split_sides(input.split)
+    return int(10 + n_test * len(INITS) * len(REPLICATES) * 0.002 / 60 * 3) * attempt
+
+
+def input_mb(input, *names):
+    """Megabytes of the named inputs (what a table or figure job reads into pandas)."""
+    paths = [path for name in names for path in ([input[name]] if isinstance(input[name], str) else input[name])]
+    for path in paths:
+        _existing(path)
+    return sum(os.path.getsize(path) for path in paths) / 2**20
+
+
+def statistics_mem_mb(wildcards, input, attempt):
+    return need.table_mem_mb(input_mb(input, "metrics"), attempt)
+
+
+def tables_mem_mb(wildcards, input, attempt):
+    return need.table_mem_mb(input_mb(input, "stats"), attempt)
+
+
+def figures_mem_mb(wildcards, input, attempt):
+    names = [n for n in ("per_image", "tests", "normality", "cam_lmi", "cam_tii") if n in input.keys()]
+    return need.table_mem_mb(input_mb(input, *names), attempt)
+
+
+def explain_mem_mb(wildcards, attempt):
+    return need.predict_mem_mb(len(REPLICATES), 512 * 512, 3, True, attempt)
+
+
+def slices_mem_mb(wildcards, input, threads, attempt):
+    """From the longest CT case (headers only) or the largest possible 2-D image."""
+    for path in input.raw:
+        _existing(path)
+    if dataset_config(wildcards)["format"] != "kits19":
+        return need.slices_mem_mb(need.LARGEST_IMAGE_PIXELS, threads, attempt)
+    from synergyseg.data.ct import volume_voxels
+    from synergyseg.data.slicing import find_records
+
+    records = find_records("kits19", raw_root(wildcards), cases=kits_case_list(wildcards))
+    voxels = max(volume_voxels(record.imaging) for record in records)
+    return need.slices_mem_mb(voxels, threads, attempt)
 
 
 def training_options():
@@ -201,12 +372,6 @@ def cam_settings():
 
 FIGURES = ["segmentation", "gradcam", "synergy", "qq", "distributions", "training"]
 FIGURES += ["depletion"] if DEPLETIONS else []
-
-
-def figure_code(*modules):
-    """Package files behind a figure: its plotting modules and the shared style."""
-    names = [f"figures/{m}" for m in (*modules, "style.py")]
-    return package_files(*names, "selection.py", "io.py")
 
 
 def figure_files(name, subcategory, label, prefix=True):

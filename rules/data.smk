@@ -10,7 +10,7 @@ localrules:
 
 rule make_phantom:
     input:
-        code=package_files("data/phantoms.py", "seeds.py", "io.py"),
+        code=script_code("make_phantom"),
     output:
         directory("resources/phantom/{dataset}"),
     log:
@@ -58,7 +58,7 @@ rule download_isic_part:
 
 rule extract_isic:
     input:
-        code=package_files("data/download.py", "io.py"),
+        code=script_code("extract_isic"),
         zips=lambda wc: expand(
             "resources/raw/{dataset}/zips/{part}.zip",
             dataset=wc.dataset,
@@ -92,16 +92,9 @@ rule fetch_isic_labels:
 rule make_slices:
     input:
         raw=raw_inputs,
-        code=package_files(
-            "data/slicing.py",
-            "data/sources.py",
-            "data/ct.py",
-            "data/consensus.py",
-            "io.py",
-        ),
+        code=script_code("make_slices"),
     output:
-        manifest="results/{dataset}/slices/manifest.csv",
-        png=directory("results/{dataset}/slices/png"),
+        **slice_outputs(),
     log:
         "logs/make_slices/{dataset}.log",
     benchmark:
@@ -110,8 +103,8 @@ rule make_slices:
         "../envs/synergyseg.yaml"
     threads: lambda wc: config["threads"]["slices"]
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=slices_mem_mb,
+        runtime=lambda wc, attempt: 240 * attempt,
     params:
         format=dataset_setting("format"),
         raw=raw_root,
@@ -124,7 +117,7 @@ rule make_slices:
 
 rule check_local_data:
     input:
-        code=package_files("data/slicing.py", "data/sources.py"),
+        code=script_code("check_local_data"),
     output:
         "resources/checked/{dataset}.csv",
     log:

@@ -1,21 +1,28 @@
-"""Predictions → per-image metrics (statistics and tables build on these)."""
+"""Predictions → per-image metrics and synergy → statistics, split selection and tables."""
 
 
-rule compute_metrics:
+rule score_predictions:
     input:
-        predictions="results/{dataset}/predictions/{regime}/{init}/rep{rep}.npz",
+        predictions=regime_predictions(),
         split="results/{dataset}/splits/{regime}.csv",
-        code=package_files("metrics.py", "io.py", "splits.py"),
+        **store_files(),
+        code=script_code("score_predictions"),
     output:
-        "results/{dataset}/metrics/{regime}/{init}/rep{rep}.csv",
+        metrics=regime_metrics(),
+        **synergy_output(),
     log:
-        "logs/compute_metrics/{dataset}/{regime}/{init}/rep{rep}.log",
+        "logs/score_predictions/{dataset}/{regime}.log",
     benchmark:
-        "benchmarks/compute_metrics/{dataset}/{regime}/{init}/rep{rep}.tsv"
+        "benchmarks/score_predictions/{dataset}/{regime}.tsv"
     conda:
         "../envs/synergyseg.yaml"
+    resources:
+        mem_mb=score_mem_mb,
+        runtime=score_runtime,
+    params:
+        models=[[init, rep] for init in INITS for rep in REPLICATES],
     script:
-        "../workflow/scripts/compute_metrics.py"
+        "../workflow/scripts/score_predictions.py"
 
 
 rule regime_statistics:
@@ -25,7 +32,7 @@ rule regime_statistics:
             init=["lmi", "tii"],
             rep=REPLICATES,
         ),
-        code=package_files("stats.py", "selection.py", "io.py"),
+        code=script_code("regime_statistics"),
     output:
         per_image="results/{dataset}/stats/{regime}/per_image.csv",
         tests="results/{dataset}/stats/{regime}/tests.csv",
@@ -34,32 +41,12 @@ rule regime_statistics:
         "logs/regime_statistics/{dataset}/{regime}.log",
     conda:
         "../envs/synergyseg.yaml"
+    resources:
+        mem_mb=statistics_mem_mb,
     params:
         stats=stats_settings(),
     script:
         "../workflow/scripts/regime_statistics.py"
-
-
-rule synergy:
-    input:
-        lmi=expand(
-            "results/{{dataset}}/predictions/{{regime}}/lmi/rep{rep}.npz",
-            rep=REPLICATES,
-        ),
-        tii=expand(
-            "results/{{dataset}}/predictions/{{regime}}/tii/rep{rep}.npz",
-            rep=REPLICATES,
-        ),
-        split="results/{dataset}/splits/{regime}.csv",
-        code=package_files("synergy.py", "metrics.py", "io.py"),
-    output:
-        "results/{dataset}/stats/{regime}/synergy.csv",
-    log:
-        "logs/synergy/{dataset}/{regime}.log",
-    conda:
-        "../envs/synergyseg.yaml"
-    script:
-        "../workflow/scripts/synergy.py"
 
 
 rule select_split:
@@ -70,13 +57,15 @@ rule select_split:
             init=["lmi", "tii"],
             rep=REPLICATES,
         ),
-        code=package_files("selection.py", "io.py"),
+        code=script_code("select_split"),
     output:
         "results/{dataset}/stats/split_selection.csv",
     log:
         "logs/select_split/{dataset}.log",
     conda:
         "../envs/synergyseg.yaml"
+    resources:
+        mem_mb=statistics_mem_mb,
     params:
         practical_difference=config["stats"]["practical_difference"],
         fixed=config["stats"]["selection"]["fixed"],
@@ -95,9 +84,7 @@ rule make_tables:
         selections=expand(
             "results/{dataset}/stats/split_selection.csv", dataset=DATASETS
         ),
-        code=package_files(
-            "tables.py", "stats.py", "selection.py", "synergy.py", "io.py"
-        ),
+        code=script_code("make_tables"),
     output:
         csv=study_table_reports(),
         md=expand("results/tables/{table}.md", table=STUDY_TABLES),
@@ -105,6 +92,8 @@ rule make_tables:
         "logs/make_tables/make_tables.log",
     conda:
         "../envs/synergyseg.yaml"
+    resources:
+        mem_mb=tables_mem_mb,
     params:
         stats=stats_settings(),
         datasets=DATASETS,

@@ -8,14 +8,12 @@ inputs and the selection record says which one is drawn.
 rule plot_examples:
     input:
         selection="results/{dataset}/stats/split_selection.csv",
-        images=expand("results/{{dataset}}/cam/{regime}/images.csv", regime=SPLITS),
-        cams_lmi=expand("results/{{dataset}}/cam/{regime}/lmi.npz", regime=SPLITS),
-        cams_tii=expand("results/{{dataset}}/cam/{regime}/tii.npz", regime=SPLITS),
+        images="results/{dataset}/cam/images.csv",
+        cam_lmi="results/{dataset}/cam/lmi.npz",
+        cam_tii="results/{dataset}/cam/tii.npz",
         splits=expand("results/{{dataset}}/splits/{regime}.csv", regime=SPLITS),
-        code=figure_code("panels.py", "overlay.py")
-        + package_files(
-            "cam.py", "synergy.py", "metrics.py", "samples.py", "splits.py"
-        ),
+        **store_files(),
+        code=script_code("plot_examples"),
     output:
         **figure_files("segmentation", "Examples and Grad-CAM", "Fig 2-5 (i)"),
         **figure_files("gradcam", "Examples and Grad-CAM", "Fig 2-5 (ii)"),
@@ -24,6 +22,8 @@ rule plot_examples:
         "logs/plot_examples/{dataset}.log",
     conda:
         "../envs/synergyseg.yaml"
+    resources:
+        mem_mb=figures_mem_mb,
     params:
         dpi=config["figures"]["dpi"],
     script:
@@ -40,7 +40,7 @@ rule plot_distributions:
             "results/{{dataset}}/stats/{regime}/normality.csv", regime=SPLITS
         ),
         tests=expand("results/{{dataset}}/stats/{regime}/tests.csv", regime=SPLITS),
-        code=figure_code("distributions.py"),
+        code=script_code("plot_distributions"),
     output:
         **figure_files("qq", "Distributions", "Fig S1"),
         **figure_files("distributions", "Distributions", "Fig S2-S4"),
@@ -48,6 +48,8 @@ rule plot_distributions:
         "logs/plot_distributions/{dataset}.log",
     conda:
         "../envs/synergyseg.yaml"
+    resources:
+        mem_mb=figures_mem_mb,
     params:
         dpi=config["figures"]["dpi"],
     script:
@@ -62,13 +64,15 @@ rule plot_training:
             init=INITS,
             rep=REPLICATES,
         ),
-        code=figure_code("curves.py"),
+        code=script_code("plot_training"),
     output:
         **figure_files("training", "Training", "training curves", prefix=False),
     log:
         "logs/plot_training/{dataset}.log",
     conda:
         "../envs/synergyseg.yaml"
+    resources:
+        mem_mb=figures_mem_mb,
     params:
         dpi=config["figures"]["dpi"],
         regimes=REGIMES,
@@ -80,13 +84,15 @@ rule plot_depletion:
     input:
         selection="results/{dataset}/stats/split_selection.csv",
         tests=expand("results/{{dataset}}/stats/{regime}/tests.csv", regime=REGIMES),
-        code=figure_code("curves.py") + package_files("tables.py"),
+        code=script_code("plot_depletion"),
     output:
         **figure_files("depletion", "Depletion", "Table 3 as a plot", prefix=False),
     log:
         "logs/plot_depletion/{dataset}.log",
     conda:
         "../envs/synergyseg.yaml"
+    resources:
+        mem_mb=figures_mem_mb,
     params:
         dpi=config["figures"]["dpi"],
         test_fraction=config["splits"]["test_fraction"],

@@ -4,7 +4,7 @@
 rule split_data:
     input:
         manifest="results/{dataset}/slices/manifest.csv",
-        code=package_files("splits.py", "seeds.py", "io.py"),
+        code=script_code("split_data"),
     output:
         "results/{dataset}/splits/split{index}.csv",
     log:
@@ -21,7 +21,7 @@ rule split_data:
 rule deplete_split:
     input:
         unpack(depletion_inputs),
-        code=package_files("splits.py", "seeds.py", "io.py", "selection.py"),
+        code=script_code("deplete_split"),
     output:
         "results/{dataset}/splits/train{percent}.csv",
     log:
@@ -40,7 +40,7 @@ rule table_s2:
         splits=expand(
             "results/{dataset}/splits/{regime}.csv", dataset=DATASETS, regime=REGIMES
         ),
-        code=package_files("tables.py", "io.py"),
+        code=script_code("table_s2"),
     output:
         csv=report(
             "results/tables/table_s2.csv",

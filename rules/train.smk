@@ -1,4 +1,8 @@
-"""Pretrained weights → one checkpoint per dataset × regime × init × replicate → predictions."""
+"""Pretrained weights → the checkpoints of every dataset × regime × init × replicate.
+
+With `train.fuse` (the default) one GPU job per regime trains all its models side by side,
+each exactly as it would be trained alone (synergyseg.lanes); without it, one job per model.
+"""
 
 
 localrules:
@@ -18,9 +22,7 @@ rule fetch_imagenet_weights:
 
 rule pretrain_encoder:
     input:
-        code=package_files(
-            "pretrain.py", "model.py", "preprocess.py", "seeds.py", "io.py"
-        ),
+        code=script_code("pretrain_encoder"),
     output:
         "resources/weights/pretrained_encoder.pth",
     log:
@@ -30,6 +32,8 @@ rule pretrain_encoder:
     conda:
         "../envs/synergyseg.yaml"
     threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
     params:
         pretrain=canonical(config["pretrained"]["pretrain"]),
         width=config["model"]["width"],
@@ -38,63 +42,89 @@ rule pretrain_encoder:
         "../workflow/scripts/pretrain_encoder.py"
 
 
-rule train_model:
-    input:
-        split="results/{dataset}/splits/{regime}.csv",
-        weights=pretrained_weights,
-        code=package_files(
-            "model.py",
-            "train.py",
-            "samples.py",
-            "preprocess.py",
-            "weights.py",
-            "gpu.py",
-            "seeds.py",
-            "io.py",
-            "config.py",
-        ),
-    output:
-        "results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
-    log:
-        main="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.log",
-        history="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.epochs.csv",
-    benchmark:
-        "benchmarks/train_model/{dataset}/{regime}/{init}/rep{rep}.tsv"
-    conda:
-        "../envs/synergyseg.yaml"
-    threads: config["train"]["threads"]
-    resources:
-        gpu=1,
-        mem_mb=config["train"]["mem_mb"],
-        runtime=config["train"]["runtime"],
-    params:
-        train=training_options(),
-        model=canonical(config["model"]),
-        epochs=dataset_setting("epochs"),
-        seed=config["seed"],
-    script:
-        "../workflow/scripts/train_model.py"
+if config["train"]["fuse"]:
+
+    rule train_regime:
+        input:
+            split="results/{dataset}/splits/{regime}.csv",
+            **store_files(),
+            weights=regime_weights,
+            code=script_code("train_regime"),
+        output:
+            regime_checkpoints(),
+        log:
+            main="logs/train_regime/{dataset}/{regime}.log",
+            histories=regime_histories(),
+        benchmark:
+            "benchmarks/train_regime/{dataset}/{regime}.tsv"
+        conda:
+            "../envs/synergyseg.yaml"
+        threads: config["train"]["threads"]
+        resources:
+            gpu=1,
+            mem_mb=train_mem_mb,
+            runtime=train_runtime,
+            cuda_graphs=int(config["train"]["cuda_graphs"]),  # speed only: not a param
+        params:
+            train=training_options(),
+            model=canonical(config["model"]),
+            epochs=dataset_setting("epochs"),
+            seed=config["seed"],
+            models=[[init, rep] for init in INITS for rep in REPLICATES],
+        script:
+            "../workflow/scripts/train_regime.py"
+
+else:
+
+    rule train_model:
+        input:
+            split="results/{dataset}/splits/{regime}.csv",
+            **store_files(),
+            weights=pretrained_weights,
+            code=script_code("train_model"),
+        output:
+            "results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
+        log:
+            main="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.log",
+            history="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.epochs.csv",
+        benchmark:
+            "benchmarks/train_model/{dataset}/{regime}/{init}/rep{rep}.tsv"
+        conda:
+            "../envs/synergyseg.yaml"
+        threads: config["train"]["threads"]
+        resources:
+            gpu=1,
+            mem_mb=train_mem_mb,
+            runtime=train_runtime,
+            cuda_graphs=int(config["train"]["cuda_graphs"]),
+        params:
+            train=training_options(),
+            model=canonical(config["model"]),
+            epochs=dataset_setting("epochs"),
+            seed=config["seed"],
+        script:
+            "../workflow/scripts/train_model.py"
 
 
 rule predict:
     input:
-        model="results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
+        models=regime_checkpoints(),
         split="results/{dataset}/splits/{regime}.csv",
-        code=package_files(
-            "predict.py", "model.py", "samples.py", "preprocess.py", "gpu.py", "io.py"
-        ),
+        **store_files(),
+        code=script_code("predict"),
     output:
-        "results/{dataset}/predictions/{regime}/{init}/rep{rep}.npz",
+        regime_predictions(),
     log:
-        "logs/predict/{dataset}/{regime}/{init}/rep{rep}.log",
+        "logs/predict/{dataset}/{regime}.log",
     benchmark:
-        "benchmarks/predict/{dataset}/{regime}/{init}/rep{rep}.tsv"
+        "benchmarks/predict/{dataset}/{regime}.tsv"
     conda:
         "../envs/synergyseg.yaml"
     threads: config["train"]["threads"]
     resources:
         gpu=1,
-        mem_mb=config["train"]["mem_mb"],
+        mem_mb=predict_mem_mb,
+        runtime=predict_runtime,
         # a resource, not a param: it fits the hardware and never changes the results, so
         # changing it (or --set-resources predict:batch_size=N) re-predicts nothing
         batch_size=config["predict"]["batch_size"],

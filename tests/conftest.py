@@ -29,20 +29,32 @@ def phantom_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_split(phantom_root, tmp_path_factory):
-    """A split manifest over 25 ISIC-phantom slices of 64x64 (cwd-independent absolute paths)."""
+    """A split manifest over 25 ISIC-phantom slices of 64x64; the slice store (and PNG copies)
+    lie in the same folder (see ``tiny_store``)."""
+    from synergyseg.atomic import write_csv
     from synergyseg.data import slicing
-    from synergyseg.io import write_csv
     from synergyseg.splits import SplitSettings, random_split
 
     out = tmp_path_factory.mktemp("tiny")
     skin = phantom_root / "skin"
     records = slicing.find_records("isic", skin, skin / "labels.csv")
     manifest = slicing.make_slices(
-        "isic", records, slicing.SliceSettings(64, 64), out / "png", out / "manifest.csv"
+        "isic",
+        records,
+        slicing.SliceSettings(64, 64),
+        store_dir=out,
+        manifest=out / "manifest.csv",
+        png_dir=out / "png",
     )
     split = random_split(manifest, SplitSettings(), seed=1)
     write_csv(split, out / "split1.csv")
     return out / "split1.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tiny_split):
+    """The slice store of ``tiny_split``."""
+    return tiny_split.parent
 
 
 @pytest.fixture

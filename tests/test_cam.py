@@ -22,12 +22,13 @@ from synergyseg.cam import (
     replicate_average,
     resolve_layer,
 )
+from synergyseg.checkpoints import load_checkpoint
 from synergyseg.errors import InputDataError
+from synergyseg.masks import replicate_intersection
 from synergyseg.model import ModelSpec, VGGUNet, upsample_logits
-from synergyseg.predict import load_checkpoint, probabilities
-from synergyseg.samples import load_samples
+from synergyseg.predict import probabilities
 from synergyseg.splits import read_split
-from synergyseg.synergy import replicate_intersection
+from synergyseg.store import SliceStore, manifest_rows
 
 
 def linear_net(stride: int = 1, head_bias=(0.0, 0.0)) -> nn.Sequential:
@@ -165,14 +166,16 @@ def _checkpoint(path, seed: int) -> None:
     torch.save({"state_dict": model.state_dict(), "meta": {"spec": {"model": spec}}}, path)
 
 
-def test_explain_images_averages_replicates_and_intersects_their_masks(tiny_split, tmp_path):
+def test_explain_images_averages_replicates_and_intersects_their_masks(
+    tiny_split, tiny_store, tmp_path
+):
     chosen = read_split(tiny_split, "test")["slice_id"].tolist()[:3]
     pd.DataFrame({"slice_id": chosen}).to_csv(tmp_path / "images.csv", index=False)
     checkpoints = [tmp_path / f"rep{k}.pt" for k in (1, 2)]
     for k, path in enumerate(checkpoints):
         _checkpoint(path, seed=k)
     out = tmp_path / "cam.npz"
-    explain_images(checkpoints, tiny_split, tmp_path / "images.csv", out, batch_size=2)
+    explain_images(checkpoints, tiny_split, tiny_store, tmp_path / "images.csv", out, batch_size=2)
     cams = read_cams(out)
     assert cams["slice_ids"].tolist() == chosen
     assert cams["cam"].shape == (3, 2, 64, 64) and cams["mask"].shape == (3, 64, 64)
@@ -182,7 +185,7 @@ def test_explain_images_averages_replicates_and_intersects_their_masks(tiny_spli
     # eq. 2 against the prediction path (P(class 1) >= 0.5 in every replicate), eq. 3 against
     # the per-model maps
     rows = read_split(tiny_split, "test").set_index("slice_id", drop=False).loc[chosen]
-    images = load_samples(rows, with_masks=False).images
+    images = SliceStore(tiny_store).images(manifest_rows(rows))
     per_model, per_map = [], []
     for path in checkpoints:
         model, _ = load_checkpoint(path)
@@ -193,13 +196,17 @@ def test_explain_images_averages_replicates_and_intersects_their_masks(tiny_spli
 
 
 def test_explain_images_names_the_file_when_a_chosen_image_is_not_a_test_image(
-    tiny_split, tmp_path
+    tiny_split, tiny_store, tmp_path
 ):
     pd.DataFrame({"slice_id": ["no-such-slice"]}).to_csv(tmp_path / "images.csv", index=False)
     _checkpoint(tmp_path / "rep1.pt", 0)
     with pytest.raises(InputDataError, match=r"images\.csv.*no-such-slice.*not on the test side"):
         explain_images(
-            [tmp_path / "rep1.pt"], tiny_split, tmp_path / "images.csv", tmp_path / "o.npz"
+            [tmp_path / "rep1.pt"],
+            tiny_split,
+            tiny_store,
+            tmp_path / "images.csv",
+            tmp_path / "o.npz",
         )
     assert not (tmp_path / "o.npz").exists()
 

@@ -97,7 +97,7 @@ def test_oblique_direction_is_refused():
 def test_atomic_outputs_get_normal_permissions(tmp_path):
     import os
 
-    from synergyseg.io import atomic_directory, write_text
+    from synergyseg.atomic import atomic_directory, write_text
 
     mask = os.umask(0o022)
     try:

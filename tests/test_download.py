@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
+import threading
+import urllib.parse
 import zipfile
 
 import pandas as pd
@@ -62,29 +65,102 @@ def test_extract_zip_and_refuse_zip_slip(tmp_path):
         download.extract_zip(tmp_path / "broken.zip", tmp_path / "out3")
 
 
-def test_isic_labels_from_api_and_unknown_when_missing(server, tmp_path):
-    root, url = server
-    isic = tmp_path / "isic"
-    isic.mkdir()
-    for i in range(3):
-        (isic / f"ISIC_000000{i}.jpg").write_bytes(b"")
-    for i, label in ((0, "benign"), (1, "malignant")):
-        folder = root / "images" / f"ISIC_000000{i}"
-        folder.mkdir(parents=True)
-        (folder / "index.html").write_text(
-            json.dumps({"metadata": {"clinical": {"benign_malignant": label}}})
-        )
-    download.write_isic_labels(isic, tmp_path / "labels.csv", api_url=url + "/images/{isic_id}/")
-    labels = pd.read_csv(tmp_path / "labels.csv")
-    assert labels["benign_malignant"].tolist() == ["benign", "malignant", "unknown"]
+class FakeArchive(http.server.BaseHTTPRequestHandler):
+    """The ISIC archive's image search: ``?query=isic_id:A OR isic_id:B&limit=N``, answered in
+    pages linked by ``next``; the first ``failures`` requests get a 503."""
+
+    labels: dict[str, str] = {}
+    failures = 0
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        type(self).requests.append(self.path)
+        if type(self).failures > 0:
+            type(self).failures -= 1
+            self.send_error(503)
+            return
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+        wanted = [term.removeprefix("isic_id:") for term in query["query"][0].split(" OR ")]
+        limit, offset = int(query["limit"][0]), int(query.get("offset", ["0"])[0])
+        known = [i for i in wanted if i in self.labels]
+        page = known[offset : offset + limit]
+        more = offset + limit < len(known)
+        body = {
+            "results": [
+                {"isic_id": i, "metadata": {"clinical": {"benign_malignant": self.labels[i]}}}
+                for i in page
+            ],
+            "next": f"{self.path}&offset={offset + limit}" if more else None,
+        }
+        if more:  # absolute, as the real API gives it
+            body["next"] = f"http://127.0.0.1:{self.server.server_address[1]}{body['next']}"
+        payload = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
 
 
-def test_isic_labels_offline_are_unknown(tmp_path):
+@pytest.fixture
+def archive():
+    FakeArchive.labels, FakeArchive.failures, FakeArchive.requests = {}, 0, []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeArchive)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield FakeArchive, f"http://127.0.0.1:{httpd.server_address[1]}/api/v2/images/search/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def isic_folder(tmp_path, n):
     isic = tmp_path / "isic"
     isic.mkdir()
-    for i in range(5):
-        (isic / f"ISIC_000000{i}.jpg").write_bytes(b"")
-    download.write_isic_labels(
-        isic, tmp_path / "labels.csv", api_url="http://127.0.0.1:9/{isic_id}"
+    for i in range(n):
+        (isic / f"ISIC_{i:07d}.jpg").write_bytes(b"")
+    return isic
+
+
+def test_isic_labels_are_fetched_in_pages_with_retries(archive, tmp_path):
+    fake, url = archive
+    isic = isic_folder(tmp_path, 5)
+    fake.labels = {f"ISIC_{i:07d}": ("benign", "malignant")[i % 2] for i in range(4)}
+    fake.failures = 2  # two failed requests, then the archive answers
+    labels = download.fetch_isic_labels(
+        [f"ISIC_{i:07d}" for i in range(5)], url, page_size=3, backoff=0.01
     )
+    assert labels == {**fake.labels, "ISIC_0000004": "unknown"}  # not in the archive
+    # 2 failures + ids 0-2 in one page, ids 3-4 in another: one request per page, not per image
+    assert len(fake.requests) == 4
+    download.write_isic_labels(isic, tmp_path / "labels.csv", api_url=url, backoff=0.01)
+    table = pd.read_csv(tmp_path / "labels.csv")
+    assert table["benign_malignant"].tolist() == [
+        "benign",
+        "malignant",
+        "benign",
+        "malignant",
+        "unknown",
+    ]
+
+
+def test_unreachable_archive_fails_and_says_how_to_give_the_labels(tmp_path):
+    isic = isic_folder(tmp_path, 3)
+    with pytest.raises(
+        InputDataError, match="(?s)labels.csv: could not fetch.*labels_csv.*fetch_labels: false"
+    ):
+        download.write_isic_labels(
+            isic,
+            tmp_path / "labels.csv",
+            api_url="http://127.0.0.1:9/search/",
+            retries=1,
+            backoff=0.01,
+        )
+    assert not (tmp_path / "labels.csv").exists()  # never a table of silent 'unknown's
+
+
+def test_without_fetching_every_label_is_unknown_on_purpose(tmp_path):
+    isic = isic_folder(tmp_path, 3)
+    download.write_isic_labels(isic, tmp_path / "labels.csv", fetch=False)
     assert set(pd.read_csv(tmp_path / "labels.csv")["benign_malignant"]) == {"unknown"}

@@ -23,7 +23,7 @@ from synergyseg.figures.panels import (
     synergy_panel,
 )
 from synergyseg.figures.style import save_figure
-from synergyseg.io import read_rgb
+from synergyseg.imageio import read_rgb
 from synergyseg.splits import read_split
 from synergyseg.stats import normality
 
@@ -269,7 +269,9 @@ def test_depletion_plot_draws_the_medians_per_training_share():
     assert [t.get_text() for t in dice.texts] == ["*"]
 
 
-def test_load_showcase_reads_the_chosen_images_and_refuses_mismatched_files(tiny_split, tmp_path):
+def test_load_showcase_reads_the_chosen_images_and_refuses_mismatched_files(
+    tiny_split, tiny_store, tmp_path
+):
     chosen = read_split(tiny_split, "test")["slice_id"].tolist()[:2]
     choice = pd.DataFrame(
         {"slice_id": chosen, "label": "l", "role": "typical", "metric": "dice", "delta": 0.0}
@@ -288,13 +290,18 @@ def test_load_showcase_reads_the_chosen_images_and_refuses_mismatched_files(tiny
         return tmp_path / name
 
     files = {"lmi": cam_file("lmi.npz", chosen), "tii": cam_file("tii.npz", chosen)}
-    showcase = load_showcase("skin", "split1", tmp_path / "images.csv", tiny_split, files)
+    showcase = load_showcase(
+        "skin", "split1", tmp_path / "images.csv", tiny_split, tiny_store, files
+    )
     assert showcase.images.shape == (2, 64, 64, 3) and showcase.truth.shape == (2, 64, 64)
     assert showcase.replicates == 3 and showcase.layer == "decoder.3"
+    split = read_split(tiny_split, "test").set_index("slice_id").loc[chosen]
+    png = read_rgb(split["image"].iloc[1])  # the PNG copy of the second image
+    assert np.array_equal(showcase.images[1], png)
 
     files["tii"] = cam_file("other.npz", chosen[::-1])
     with pytest.raises(InputDataError, match=r"other\.npz.*holds other images"):
-        load_showcase("skin", "split1", tmp_path / "images.csv", tiny_split, files)
+        load_showcase("skin", "split1", tmp_path / "images.csv", tiny_split, tiny_store, files)
     files["tii"] = cam_file("small.npz", chosen, side=32)
     with pytest.raises(InputDataError, match=r"small\.npz.*differ from the slices"):
-        load_showcase("skin", "split1", tmp_path / "images.csv", tiny_split, files)
+        load_showcase("skin", "split1", tmp_path / "images.csv", tiny_split, tiny_store, files)

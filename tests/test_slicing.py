@@ -12,12 +12,19 @@ import pytest
 from synergyseg.data import slicing
 from synergyseg.data.slicing import SliceSettings
 from synergyseg.errors import InputDataError
+from synergyseg.store import SliceStore
 
 
-def run(fmt, raw, tmp_path, settings, labels=None):
+def run(fmt, raw, tmp_path, settings, labels=None, png=True):
     records = slicing.find_records(fmt, raw, labels)
     return slicing.make_slices(
-        fmt, records, settings, tmp_path / "png", tmp_path / "manifest.csv", threads=2
+        fmt,
+        records,
+        settings,
+        store_dir=tmp_path,
+        manifest=tmp_path / "manifest.csv",
+        png_dir=tmp_path / "png" if png else None,
+        threads=2,
     )
 
 
@@ -27,11 +34,16 @@ def test_isic_slices_are_resized_and_labelled(phantom_root, tmp_path):
     assert list(manifest.columns) == slicing.MANIFEST_COLUMNS
     assert len(manifest) == 25 and manifest["slice_id"].is_monotonic_increasing
     assert set(manifest["label"]) == {"benign", "malignant"}
+    store = SliceStore(tmp_path)
+    assert len(store) == 25 and sorted(manifest["row"]) == list(range(25))
     for row in manifest.itertuples():
         image, mask = cv2.imread(row.image), cv2.imread(row.mask, cv2.IMREAD_UNCHANGED)
         assert image.shape == (64, 96, 3) and mask.shape == (64, 96)
         assert set(np.unique(mask)) <= {0, 255}
         assert row.foreground_pixels == int((mask == 255).sum())
+        # the store row holds the same pixels as the PNG copies (RGB; OpenCV reads BGR)
+        assert np.array_equal(store.images([row.row])[0], image[..., ::-1])
+        assert np.array_equal(store.masks([row.row])[0], mask // 255)
 
 
 def test_gleason_slices_have_consensus_labels(phantom_root, tmp_path):
@@ -51,6 +63,16 @@ def test_kits_slices_cover_every_axial_plane(phantom_root, tmp_path):
         manifest.loc[manifest["case"] == "case_00001", "image"].iloc[0], cv2.IMREAD_UNCHANGED
     )
     assert image.shape == (32, 32)
+    store = SliceStore(tmp_path)
+    assert (store.height, store.width, store.channels) == (32, 32, 1)
+    assert (store.masks(manifest["row"]).sum(axis=(1, 2)) == manifest["foreground_pixels"]).all()
+
+
+def test_without_png_copies_the_store_alone_holds_the_slices(phantom_root, tmp_path):
+    manifest = run("kits19", phantom_root / "kidney", tmp_path, SliceSettings(32, 32), png=False)
+    assert not (tmp_path / "png").exists()
+    assert manifest["image"].isna().all() or (manifest["image"] == "").all()
+    assert len(SliceStore(tmp_path)) == len(manifest) == 64
 
 
 def test_reslicing_is_byte_identical(phantom_root, tmp_path):
@@ -59,6 +81,8 @@ def test_reslicing_is_byte_identical(phantom_root, tmp_path):
     a = (tmp_path / "a" / "manifest.csv").read_text().replace("/a/", "/")
     b = (tmp_path / "b" / "manifest.csv").read_text().replace("/b/", "/")
     assert a == b
+    for name in ("images.npy", "masks.npy"):  # threads finish in any order; the store does not
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
 def copy_tree(src, dst):
@@ -77,6 +101,7 @@ def test_mask_of_other_size_is_named(phantom_root, tmp_path):
         run("isic", skin, tmp_path / "out", SliceSettings(96, 64))
     assert not (tmp_path / "out" / "manifest.csv").exists()
     assert not (tmp_path / "out" / "png").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no store, no leftovers
 
 
 def test_non_binary_mask_is_named(phantom_root, tmp_path):

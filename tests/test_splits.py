@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synergyseg.label_tables import label_table, regime_order
 from synergyseg.seeds import regime_seed
 from synergyseg.splits import SplitSettings, deplete, depletion_name, random_split
-from synergyseg.tables import label_table, regime_order
 
 
 def manifest(n=100, malignant=8, per_case=1):

@@ -1,52 +1,31 @@
-"""Union/intersection of TII and LMI masks on hand-made masks."""
+"""Union/intersection of TII and LMI masks on hand-made masks, and the regime scoring job
+(metrics and synergy of every model, in blocks) against scoring everything at once."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
-from synergyseg.synergy import synergy_summary, synergy_table
+from synergyseg import scoring
+from synergyseg.metrics import image_metrics
+from synergyseg.predictions import PredictionWriter
+from synergyseg.store import StoreWriter
+from synergyseg.synergy import synergy_block, synergy_frame, synergy_summary
 
 
-def write_case(tmp_path, truth, lmi_reps, tii_reps):
-    (tmp_path / "masks").mkdir()
-    cv2.imwrite(str(tmp_path / "masks" / "s1.png"), truth.astype(np.uint8) * 255)
-    pd.DataFrame(
-        {
-            "slice_id": ["s1"],
-            "image": ["x"],
-            "mask": [str(tmp_path / "masks" / "s1.png")],
-            "case": ["c"],
-            "label": ["l"],
-            "foreground_pixels": [int(truth.sum())],
-            "subset": ["test"],
-        }
-    ).to_csv(tmp_path / "split.csv", index=False)
-    paths = {}
-    for init, reps in (("lmi", lmi_reps), ("tii", tii_reps)):
-        paths[init] = []
-        for k, rep in enumerate(reps):
-            path = tmp_path / f"{init}{k}.npz"
-            np.savez_compressed(
-                path, probs=(rep[None] * 255).astype(np.uint8), slice_ids=np.array(["s1"])
-            )
-            paths[init].append(str(path))
-    return paths
-
-
-def test_union_finds_what_either_model_finds(tmp_path):
-    truth = np.zeros((4, 4), bool)
-    truth[0, :] = True  # 4 foreground pixels
+def test_union_finds_what_either_model_finds():
+    truth = np.zeros((1, 4, 4), bool)
+    truth[0, 0, :] = True  # 4 foreground pixels
     lmi = np.zeros((4, 4), bool)
     lmi[0, :2] = True  # finds the left half
     tii = np.zeros((4, 4), bool)
     tii[0, 2:] = True  # finds the right half
     tii_noisy = tii.copy()
     tii_noisy[3, 3] = True  # a second TII replicate with one false positive
-    paths = write_case(tmp_path, truth, [lmi, lmi], [tii, tii_noisy])
-    table = synergy_table(paths, tmp_path / "split.csv").set_index("combination")
+    binary = {"lmi": np.stack([lmi, lmi])[:, None], "tii": np.stack([tii, tii_noisy])[:, None]}
+    rows = pd.DataFrame({"slice_id": ["s1"], "label": ["l"]})
+    table = synergy_frame(synergy_block(binary, truth), rows).set_index("combination")
     # eq. 2: the TII mask is the intersection of its replicates, so the false positive is gone
     assert table.loc["tii", "specificity"] == 1.0
     assert table.loc["lmi", "dice"] == pytest.approx(2 * 2 / (2 * 2 + 2))
@@ -57,3 +36,61 @@ def test_union_finds_what_either_model_finds(tmp_path):
     summary = synergy_summary(table.reset_index()).set_index(["metric", "combination"])
     assert summary.loc[("dice", "union"), "beats_both"] == 1
     assert summary.loc[("dice", "intersection"), "beats_both"] == 0
+
+
+def test_scoring_in_blocks_equals_scoring_everything_at_once(tmp_path, rng, monkeypatch):
+    n, h, w = 9, 6, 8
+    truth = np.zeros((n, h, w), np.uint8)
+    for i in range(n - 2):  # the last two slices have no foreground
+        truth[i, i % 3 : i % 3 + 3, 2:6] = 1
+    with StoreWriter(tmp_path / "store", h, w, 1) as writer:
+        writer.append(rng.integers(0, 256, (n, h, w), dtype=np.uint8), truth)
+    order = rng.permutation(n)  # the test side lists store rows in any order
+    rows = pd.DataFrame(
+        {
+            "slice_id": [f"s{i}" for i in range(n)],
+            "row": order,
+            "label": ["fg"] * (n - 2) + ["empty"] * 2,
+            "subset": "test",
+        }
+    )
+    rows.to_csv(tmp_path / "split.csv", index=False)
+    probs, paths, outs = {}, {}, {}
+    for init in ("lmi", "tii"):
+        for rep in (1, 2):
+            noise = rng.normal(0, 70, (n, h, w))
+            probs[init, rep] = np.clip(truth[order] * 150 + 60 + noise, 0, 255).astype(np.uint8)
+            paths[init, rep] = tmp_path / f"{init}{rep}.npz"
+            outs[init, rep] = tmp_path / f"{init}{rep}.csv"
+            with PredictionWriter(paths[init, rep], rows["slice_id"], h, w) as writer:
+                writer.write(probs[init, rep])
+    monkeypatch.setattr(scoring, "BLOCK_BYTES", 4 * h * w * 3)  # blocks of one image
+    scoring.score_regime(
+        paths, tmp_path / "split.csv", tmp_path / "store", outs, tmp_path / "s.csv"
+    )
+    for key in paths:
+        expected = image_metrics(probs[key], truth[order].astype(bool))
+        table = pd.read_csv(outs[key])
+        assert table["slice_id"].tolist() == rows["slice_id"].tolist()
+        pd.testing.assert_frame_equal(table[expected.columns], expected, check_dtype=False)
+    binary = {i: np.stack([probs[i, r] >= 128 for r in (1, 2)]) for i in ("lmi", "tii")}
+    expected = synergy_frame(synergy_block(binary, truth[order].astype(bool)), rows)
+    synergy = pd.read_csv(tmp_path / "s.csv", dtype={"slice_id": str})
+    pd.testing.assert_frame_equal(synergy, expected, check_dtype=False)
+
+
+def test_scoring_refuses_predictions_of_other_images(tmp_path, rng):
+    with StoreWriter(tmp_path / "store", 2, 2, 1) as writer:
+        writer.append(np.zeros((2, 2, 2), np.uint8), np.zeros((2, 2, 2), np.uint8))
+    split = pd.DataFrame({"slice_id": ["a", "b"], "row": [0, 1], "label": "x", "subset": "test"})
+    split.to_csv(tmp_path / "split.csv", index=False)
+    with PredictionWriter(tmp_path / "p.npz", ["b", "a"], 2, 2) as writer:
+        writer.write(np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(ValueError, match="p.npz: slice ids differ from the test side"):
+        scoring.score_regime(
+            {("lmi", 1): tmp_path / "p.npz"},
+            tmp_path / "split.csv",
+            tmp_path / "store",
+            {("lmi", 1): tmp_path / "m.csv"},
+        )
+    assert not (tmp_path / "m.csv").exists()

@@ -1,4 +1,5 @@
-"""Training: kill-and-resume equality, atomic outputs, safe checkpoints, history, seeds."""
+"""Training: side-by-side models equal lone models, kill-and-resume equality, atomic outputs,
+safe checkpoints, history, seeds, the data feed and the monitoring sample."""
 
 from __future__ import annotations
 
@@ -9,16 +10,41 @@ import pandas as pd
 import pytest
 import torch
 
+from synergyseg.checkpoints import load_checkpoint
 from synergyseg.config import TRAINING_OPTIONS
 from synergyseg.errors import InputDataError
-from synergyseg.io import read_predictions
 from synergyseg.model import ModelSpec
-from synergyseg.predict import load_checkpoint, predict_split
-from synergyseg.train import TrainSpec, epoch_batches, monitor_split, resume_path, train_model
+from synergyseg.store import SliceStore
+from synergyseg.train import (
+    TrainSpec,
+    resolve_precision,
+    resume_path,
+    train_model,
+    train_models,
+)
+from synergyseg.training_data import (
+    TrainingData,
+    epoch_batches,
+    flip,
+    monitor_positions,
+    unpack_bits,
+)
 
 SPEC = TrainSpec(
-    "skin", "split1", "lmi", 1, seed=7, epochs=3, model=ModelSpec("default", 0.125), batch_size=4
+    "skin",
+    "split1",
+    "lmi",
+    1,
+    seed=7,
+    epochs=3,
+    model=ModelSpec("default", 0.125),
+    batch_size=4,
+    monitor_images=4,
 )
+
+
+def variant(**changes) -> TrainSpec:
+    return TrainSpec(**{**SPEC.as_dict(), "model": SPEC.model, **changes})
 
 
 class Killed(Exception):
@@ -33,43 +59,86 @@ def kill_after(epoch):
     return hook
 
 
-def record_epochs(into):
-    return into.append
+def weights(path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
 
 
-def test_killed_job_resumes_to_the_same_weights(tiny_split, tmp_path):
-    straight = tmp_path / "straight.pt"
-    train_model(SPEC, tiny_split, straight, tmp_path / "straight.csv")
-
-    resumed = tmp_path / "resumed.pt"
-    with pytest.raises(Killed):
-        train_model(SPEC, tiny_split, resumed, tmp_path / "resumed.csv", on_epoch_end=kill_after(2))
-    assert not resumed.exists()  # nothing that looks finished
-    assert resume_path(resumed).is_file()
-    ran = []
-    history = train_model(
-        SPEC, tiny_split, resumed, tmp_path / "resumed.csv", on_epoch_end=record_epochs(ran)
-    )
-    assert ran == [3]  # only the epoch the killed job had not finished
-    assert [h["epoch"] for h in history] == [1, 2, 3]
-    assert len(pd.read_csv(tmp_path / "resumed.csv")) == 3
-    assert not resume_path(resumed).exists()
-
-    a = torch.load(straight, weights_only=True)["state_dict"]
-    b = torch.load(resumed, weights_only=True)["state_dict"]
+def assert_same_weights(a, b):
+    a, b = weights(a), weights(b)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
 
 
-def test_checkpoint_metadata_and_history(tiny_split, tmp_path):
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    """Pretrained-style encoder weights for TII (a random VGG16 at the spec's width)."""
+    from synergyseg.model import vgg16_features
+
+    torch.manual_seed(0)
+    features = vgg16_features(SPEC.model.width, 4)
+    path = tmp_path_factory.mktemp("weights") / "encoder.pth"
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    return path
+
+
+def test_models_trained_side_by_side_equal_models_trained_alone(
+    tiny_split, tiny_store, encoder, tmp_path
+):
+    """The promise of a fused regime job, on the CPU bit for bit: same initialisation, same
+    data order, same updates (with augmentation too)."""
+    specs = [variant(init="tii", augment=True), variant(augment=True), variant(rep=2, augment=True)]
+    together = [tmp_path / f"together{i}.pt" for i in range(3)]
+    train_models(
+        specs,
+        tiny_split,
+        tiny_store,
+        together,
+        [p.with_suffix(".csv") for p in together],
+        weights=encoder,
+    )
+    for i, spec in enumerate(specs):
+        alone = tmp_path / f"alone{i}.pt"
+        train_model(spec, tiny_split, tiny_store, alone, alone.with_suffix(".csv"), weights=encoder)
+        assert_same_weights(together[i], alone)
+        assert (
+            pd.read_csv(together[i].with_suffix(".csv"))["train_loss"].tolist()
+            == pd.read_csv(alone.with_suffix(".csv"))["train_loss"].tolist()
+        )
+
+
+def test_killed_job_resumes_to_the_same_weights(tiny_split, tiny_store, tmp_path):
+    specs = [SPEC, variant(rep=2)]
+    straight = [tmp_path / "straight1.pt", tmp_path / "straight2.pt"]
+    train_models(specs, tiny_split, tiny_store, straight, [p.with_suffix(".csv") for p in straight])
+
+    resumed = [tmp_path / "resumed1.pt", tmp_path / "resumed2.pt"]
+    histories = [p.with_suffix(".csv") for p in resumed]
+    with pytest.raises(Killed):
+        train_models(specs, tiny_split, tiny_store, resumed, histories, on_epoch_end=kill_after(2))
+    assert not any(p.exists() for p in resumed)  # nothing that looks finished
+    assert all(resume_path(p).is_file() for p in resumed)
+    ran = []
+    out = train_models(specs, tiny_split, tiny_store, resumed, histories, on_epoch_end=ran.append)
+    assert ran == [3]  # only the epoch the killed job had not finished
+    assert [h["epoch"] for h in out[0]] == [1, 2, 3]
+    assert len(pd.read_csv(histories[1])) == 3
+    assert not any(resume_path(p).exists() for p in resumed)
+    for a, b in zip(straight, resumed, strict=True):
+        assert_same_weights(a, b)
+
+
+def test_checkpoint_metadata_and_history(tiny_split, tiny_store, tmp_path):
     out = tmp_path / "rep1.pt"
-    train_model(SPEC, tiny_split, out, tmp_path / "rep1.epochs.csv")
+    train_model(SPEC, tiny_split, tiny_store, out, tmp_path / "rep1.epochs.csv")
     checkpoint = torch.load(out, weights_only=True)
     meta = checkpoint["meta"]
     assert meta["spec"] == SPEC.as_dict() and meta["job_seed"] == SPEC.job_seed
     assert set(meta["versions"]) >= {"torch", "torchvision", "synergyseg"}
-    assert len(meta["history"]) == 3 and meta["n_monitor"] == 2  # ceil(20 * 0.1)
+    split = pd.read_csv(tiny_split)
+    # the whole training side is trained on; monitoring only looks at 4 of its images
+    assert meta["n_train"] == int((split.subset == "train").sum()) and meta["n_monitor"] == 4
+    assert meta["precision"] == "fp32" and meta["device"] == "cpu"
     history = pd.read_csv(tmp_path / "rep1.epochs.csv")
     assert list(history.columns) == [
         "epoch",
@@ -78,28 +147,41 @@ def test_checkpoint_metadata_and_history(tiny_split, tmp_path):
         "images_per_s",
         "seconds",
     ]
+    assert len(history) == 3 and history["monitor_loss"].notna().all()
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
 
 
-def test_stale_resume_state_is_ignored_when_settings_or_split_change(tiny_split, tmp_path):
-    out = tmp_path / "rep1.pt"
+def test_stale_resume_state_is_ignored_when_settings_or_split_change(
+    tiny_split, tiny_store, tmp_path
+):
+    out, history = tmp_path / "rep1.pt", tmp_path / "h.csv"
     with pytest.raises(Killed):
-        train_model(SPEC, tiny_split, out, tmp_path / "h.csv", on_epoch_end=kill_after(1))
-    other = TrainSpec(**{**SPEC.as_dict(), "model": SPEC.model, "epochs": 2})
+        train_model(SPEC, tiny_split, tiny_store, out, history, on_epoch_end=kill_after(1))
     ran = []
-    train_model(other, tiny_split, out, tmp_path / "h.csv", on_epoch_end=record_epochs(ran))
+    train_model(variant(epochs=2), tiny_split, tiny_store, out, history, on_epoch_end=ran.append)
     assert ran == [1, 2]
 
     with pytest.raises(Killed):
-        train_model(SPEC, tiny_split, out, tmp_path / "h.csv", on_epoch_end=kill_after(1))
+        train_model(SPEC, tiny_split, tiny_store, out, history, on_epoch_end=kill_after(1))
     changed = tmp_path / "split1.csv"
     split = pd.read_csv(tiny_split)
     first_test = split.index[split.subset == "test"][0]
     split.loc[first_test, "subset"] = "train"  # a different split under the same settings
     split.to_csv(changed, index=False)
     ran = []
-    train_model(SPEC, changed, out, tmp_path / "h.csv", on_epoch_end=record_epochs(ran))
+    train_model(SPEC, changed, tiny_store, out, history, on_epoch_end=ran.append)
     assert ran == [1, 2, 3]
+
+
+def test_models_of_one_job_must_share_their_schedule(tiny_split, tiny_store, tmp_path):
+    with pytest.raises(ValueError, match="must share \\['epochs'\\]"):
+        train_models(
+            [SPEC, variant(rep=2, epochs=4)],
+            tiny_split,
+            tiny_store,
+            [tmp_path / "a.pt", tmp_path / "b.pt"],
+            [tmp_path / "a.csv", tmp_path / "b.csv"],
+        )
 
 
 def test_training_options_are_exactly_the_spec_options():
@@ -108,42 +190,64 @@ def test_training_options_are_exactly_the_spec_options():
 
 
 def test_tii_and_lmi_of_a_replicate_see_the_same_data_order():
-    tii = TrainSpec(**{**SPEC.as_dict(), "model": SPEC.model, "init": "tii"})
-    assert tii.job_seed == SPEC.job_seed
-    other_rep = TrainSpec(**{**SPEC.as_dict(), "model": SPEC.model, "rep": 2})
-    assert other_rep.job_seed != SPEC.job_seed
+    tii = variant(init="tii")
+    assert tii.job_seed == SPEC.job_seed and variant(rep=2).job_seed != SPEC.job_seed
     a = epoch_batches(20, 4, None, SPEC.job_seed, 1)
-    assert [t.tolist() for t in a] == [
-        t.tolist() for t in epoch_batches(20, 4, None, tii.job_seed, 1)
-    ]
-    assert sorted(torch.cat(a).tolist()) == list(range(20))  # a full pass
+    assert torch.equal(a.index, epoch_batches(20, 4, None, tii.job_seed, 1).index)
+    assert sorted(a.index.flatten().tolist()) == list(range(20))  # a full pass
     ragged = epoch_batches(22, 4, None, 1, 1)  # full batches only; the 2 left over vary by epoch
-    assert [len(b) for b in ragged] == [4] * 5
-    assert set(torch.cat(ragged).tolist()) != set(
-        torch.cat(epoch_batches(22, 4, None, 1, 2)).tolist()
+    assert ragged.index.shape == (5, 4)
+    assert set(ragged.index.flatten().tolist()) != set(
+        epoch_batches(22, 4, None, 1, 2).index.flatten().tolist()
     )
     steps = epoch_batches(5, 2, 6, 1, 1)  # fixed steps cycle through the data
-    assert len(steps) == 6 and all(len(b) == 2 for b in steps)
+    assert steps.index.shape == (6, 2) and steps.flips is None
+    assert epoch_batches(5, 2, 6, 1, 1, augment=True).flips.shape == (6, 2, 2)
 
 
-def test_monitor_split_is_disjoint_and_seeded():
-    train, monitor = monitor_split(30, 0.1, 3)
-    assert len(monitor) == 3 and set(train).isdisjoint(monitor) and len(train) == 27
-    assert np.array_equal(monitor, monitor_split(30, 0.1, 3)[1])
-    assert len(monitor_split(30, 0.0, 3)[1]) == 0
+def test_monitoring_sample_is_fixed_seeded_and_inside_the_training_set():
+    sample = monitor_positions(30, 5, 3)
+    assert len(sample) == 5 and len(set(sample)) == 5 and sample.max() < 30
+    assert np.array_equal(sample, monitor_positions(30, 5, 3))
+    assert not np.array_equal(sample, monitor_positions(30, 5, 4))
+    assert len(monitor_positions(3, 64, 3)) == 3 and len(monitor_positions(30, 0, 3)) == 0
+    assert variant(init="tii", rep=3).monitor_seed == SPEC.monitor_seed  # one sample per regime
 
 
-def test_predictions_are_uint8_probabilities_for_every_test_image(tiny_split, tmp_path):
-    out = tmp_path / "m.pt"
-    train_model(SPEC, tiny_split, out, tmp_path / "h.csv")
-    stats = predict_split(out, tiny_split, tmp_path / "p.npz", batch_size=3)
-    ids, probs = read_predictions(tmp_path / "p.npz")
-    split = pd.read_csv(tiny_split)
-    assert ids.tolist() == split.loc[split.subset == "test", "slice_id"].tolist()
-    assert probs.dtype == np.uint8 and probs.shape == (len(ids), 64, 64)
-    assert stats["bytes_per_image"] == pytest.approx((tmp_path / "p.npz").stat().st_size / len(ids))
-    model, meta = load_checkpoint(out)
-    assert meta["spec"]["init"] == "lmi" and not model.training
+def test_resident_and_streamed_data_give_the_same_batches(tiny_split, tiny_store, rng):
+    resident = TrainingData.from_split(tiny_store, tiny_split, "cpu", resident=True)
+    streamed = TrainingData.from_split(tiny_store, tiny_split, "cpu", resident=False)
+    index = torch.tensor([3, 0, 7, 3])
+    flips = torch.tensor([[True, False], [False, True], [True, True], [False, False]])
+    for a, b in zip(resident.batch(index, flips), streamed.batch(index, flips), strict=True):
+        assert torch.equal(a, b)
+    x, y = streamed.batch(index)
+    assert x.shape == (4, 3, 64, 64) and x.is_contiguous(memory_format=torch.channels_last)
+    store = SliceStore(tiny_store)
+    rows = streamed.rows[index.numpy()]
+    assert np.array_equal(y.numpy(), store.masks(rows))
+    # flips move image and mask together: sample 0 horizontally, 1 vertically, 2 both
+    xf, yf = streamed.batch(index, flips)
+    assert torch.equal(yf[0], y[0].flip(-1)) and torch.equal(yf[1], y[1].flip(-2))
+    assert torch.equal(xf[2], x[2].flip(-1).flip(-2)) and torch.equal(xf[3], x[3])
+    packed = rng.integers(0, 256, (2, 3, 5), dtype=np.uint8)
+    assert np.array_equal(
+        unpack_bits(torch.from_numpy(packed), 37).numpy(),
+        np.unpackbits(packed, axis=-1, count=37),
+    )
+    assert torch.equal(
+        flip(torch.arange(4).view(1, 2, 2), torch.tensor([[True, True]]))[0],
+        torch.tensor([[3, 2], [1, 0]]),
+    )
+
+
+def test_precision_on_the_cpu_is_fp32_and_bf16_is_refused():
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    with pytest.raises(ValueError, match="bf16 needs a GPU"):
+        resolve_precision("bf16", torch.device("cpu"))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        variant(precision="fp16")
 
 
 class Exploit:
@@ -160,10 +264,14 @@ def test_malicious_pickle_is_refused(tmp_path):
         load_checkpoint(bad)
 
 
-def test_training_error_leaves_no_checkpoint(tiny_split, tmp_path):
+def test_training_error_leaves_no_checkpoint(tiny_split, tiny_store, tmp_path):
     with pytest.raises(InputDataError, match="weights file is missing"):
-        tii = TrainSpec(**{**SPEC.as_dict(), "model": SPEC.model, "init": "tii"})
         train_model(
-            tii, tiny_split, tmp_path / "x.pt", tmp_path / "h.csv", weights=tmp_path / "none.pth"
+            variant(init="tii"),
+            tiny_split,
+            tiny_store,
+            tmp_path / "x.pt",
+            tmp_path / "h.csv",
+            weights=tmp_path / "none.pth",
         )
     assert not (tmp_path / "x.pt").exists()

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from synergyseg import weights
+from synergyseg.data import download
 from synergyseg.errors import InputDataError
 from synergyseg.model import ModelSpec, build_model, vgg16_features
 from synergyseg.pretrain import EncoderClassifier, PretrainSpec, folded_vgg_state, pretrain_encoder
@@ -34,7 +35,7 @@ def test_imagenet_weights_are_fetched_once_and_verified(server, tmp_path, monkey
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
     served, state = small_vgg_file(root)
     dest = tmp_path / "resources" / "weights" / "imagenet_vgg16.pth"
-    weights.fetch_imagenet_weights(dest, url=f"{url}/{served.name}")
+    download.fetch_imagenet_weights(dest, url=f"{url}/{served.name}")
     loaded = weights.load_state_dict(dest)
     assert all(torch.equal(loaded[k], state[k]) for k in state)
     model = build_model(ModelSpec("full", 0.125), "tii", loaded, str(dest))
@@ -47,14 +48,14 @@ def test_tampered_imagenet_file_is_refused(server, tmp_path, monkeypatch):
     (root / "vgg16-397923af.pth").write_bytes(b"not the weights")
     dest = tmp_path / "imagenet_vgg16.pth"
     with pytest.raises(InputDataError, match="does not match the expected 397923af"):
-        weights.fetch_imagenet_weights(dest, url=f"{url}/vgg16-397923af.pth")
+        download.fetch_imagenet_weights(dest, url=f"{url}/vgg16-397923af.pth")
     assert not dest.exists()
 
 
 def test_no_network_and_no_cache_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
     with pytest.raises(InputDataError, match="could not download .*vgg16-397923af.pth"):
-        weights.fetch_imagenet_weights(
+        download.fetch_imagenet_weights(
             tmp_path / "w.pth", url="http://127.0.0.1:9/models/vgg16-397923af.pth"
         )
 
@@ -65,15 +66,15 @@ def test_torch_hub_cache_is_used_offline(tmp_path, monkeypatch):
     cached, _ = small_vgg_file(hub / "checkpoints")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
     dest = tmp_path / "w.pth"
-    weights.fetch_imagenet_weights(dest, url=f"http://127.0.0.1:9/models/{cached.name}")
+    download.fetch_imagenet_weights(dest, url=f"http://127.0.0.1:9/models/{cached.name}")
     assert dest.read_bytes() == cached.read_bytes()
 
 
 def test_hash_prefix_follows_torchvision_naming():
-    assert weights.hash_prefix("vgg16-397923af.pth") == "397923af"
-    assert weights.IMAGENET_URL.endswith("vgg16-397923af.pth")
+    assert download.hash_prefix("vgg16-397923af.pth") == "397923af"
+    assert download.IMAGENET_URL.endswith("vgg16-397923af.pth")
     with pytest.raises(ValueError):
-        weights.hash_prefix("vgg16.pth")
+        download.hash_prefix("vgg16.pth")
 
 
 def test_malicious_weights_file_is_refused(tmp_path):

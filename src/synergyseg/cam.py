@@ -25,15 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synergyseg.atomic import atomic_path
+from synergyseg.checkpoints import load_checkpoint
 from synergyseg.errors import InputDataError
-from synergyseg.io import atomic_path
-from synergyseg.metrics import THRESHOLD
+from synergyseg.masks import THRESHOLD, foreground_probability, replicate_intersection
 from synergyseg.model import VGGUNet, upsample_logits
-from synergyseg.predict import foreground_probability, load_checkpoint
-from synergyseg.preprocess import normalise
-from synergyseg.samples import Samples, load_samples
+from synergyseg.preprocess import to_network_input
 from synergyseg.splits import read_split
-from synergyseg.synergy import replicate_intersection
+from synergyseg.store import SliceStore, manifest_rows
 
 log = logging.getLogger(__name__)
 
@@ -131,26 +130,28 @@ def replicate_average(maps: Sequence[np.ndarray]) -> np.ndarray:
 
 def model_cams(
     model: nn.Module,
-    images: torch.Tensor,
+    images: np.ndarray,
     layer: str | None,
     target: str,
     batch_size: int,
     device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(maps (N, 2, H, W) float32 for classes 0 and 1, masks (N, H, W) bool) of one model."""
+    """(maps (N, 2, H, W) float32 for classes 0 and 1, masks (N, H, W) bool) of one model
+    for uint8 store rows (N, H, W, C)."""
     model = model.to(device).eval()
     maps, masks = [], []
-    for batch in images.split(batch_size):
-        cam, mask = grad_cam(model, normalise(batch.to(device)), CLASSES, layer, target)
+    for start in range(0, len(images), batch_size):
+        x = to_network_input(images[start : start + batch_size], device)
+        cam, mask = grad_cam(model, x, CLASSES, layer, target)
         maps.append(cam.cpu().numpy())
         masks.append(mask.cpu().numpy())
     return np.concatenate(maps).astype(np.float32), np.concatenate(masks)
 
 
-def chosen_test_samples(
-    split_csv: str | Path, images_csv: str | Path, with_masks: bool = False
-) -> tuple[pd.DataFrame, Samples]:
-    """(choice table, samples) of the images a figure shows, in the order of ``images_csv``;
+def chosen_test_rows(
+    split_csv: str | Path, images_csv: str | Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(choice table, split rows) of the images a figure shows, in the order of ``images_csv``;
     an image that is not on the split's test side is an error naming the choice file."""
     choice = pd.read_csv(images_csv, dtype={"slice_id": str, "label": str})
     if "slice_id" not in choice.columns or choice.empty:
@@ -159,39 +160,39 @@ def chosen_test_samples(
     missing = sorted(set(choice["slice_id"]) - set(rows.index))
     if missing:
         raise InputDataError(images_csv, f"slices {missing[:5]} are not on the test side")
-    return choice, load_samples(rows.loc[choice["slice_id"]], with_masks=with_masks)
+    return choice, rows.loc[choice["slice_id"]].reset_index(drop=True)
 
 
 def explain_images(
     checkpoints: Sequence[str | Path],
     split_csv: str | Path,
+    store_dir: str | Path,
     images_csv: str | Path,
     out: str | Path,
     layer: str | None = None,
     target: str = "predicted",
     batch_size: int = 4,
     device: str | torch.device = "cpu",
-    threads: int = 1,
 ) -> None:
     """Replicate-averaged Grad-CAM maps and replicate-intersection masks of the chosen images.
 
     Writes ``out`` (.npz): ``slice_ids`` (N,), ``cam`` (N, 2, H, W) float32 (eq. 3; axis 1 is
     the target class), ``mask`` (N, H, W) bool (eq. 2), ``replicates`` and ``layer``.
     """
-    torch.set_num_threads(threads)
-    _, samples = chosen_test_samples(split_csv, images_csv)
+    _, rows = chosen_test_rows(split_csv, images_csv)
+    images = SliceStore(store_dir).images(manifest_rows(rows))
     maps, masks, layer_name = [], [], None
     for path in checkpoints:
         model, _ = load_checkpoint(path)
         layer_name, _ = resolve_layer(model, layer)
-        m, k = model_cams(model, samples.images, layer, target, batch_size, torch.device(device))
+        m, k = model_cams(model, images, layer, target, batch_size, torch.device(device))
         maps.append(m)
         masks.append(k)
-        log.info("%s: Grad-CAM of %d images at %s", path, len(samples), layer_name)
+        log.info("%s: Grad-CAM of %d images at %s", path, len(rows), layer_name)
     with atomic_path(out, suffix=".npz") as tmp:
         np.savez_compressed(
             tmp,
-            slice_ids=np.array(samples.slice_ids),
+            slice_ids=rows["slice_id"].to_numpy(dtype=str),
             cam=replicate_average(maps).astype(np.float32),
             mask=replicate_intersection(masks),
             replicates=np.int64(len(checkpoints)),

@@ -15,9 +15,9 @@ DOWNLOADABLE = {"isic", "kits19"}
 TRAINING_OPTIONS = (
     "batch_size",
     "steps_per_epoch",
-    "monitor_fraction",
+    "monitor_images",
     "augment",
-    "bf16",
+    "precision",
     "channels_last",
 )
 

@@ -15,11 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from synergyseg.errors import InputDataError
-from synergyseg.io import read_binary_mask, read_predictions
-from synergyseg.splits import read_split
+from synergyseg.masks import THRESHOLD
 
-THRESHOLD = 128  # uint8 value of P = 0.5
 METRIC_COLUMNS = ["auroc", "dice", "sensitivity", "specificity", "precision"]
 COUNT_COLUMNS = ["tp", "fp", "tn", "fn"]
 
@@ -98,16 +95,3 @@ def image_metrics(probs: np.ndarray, masks: np.ndarray) -> pd.DataFrame:
             "precision": _ratio(tp.astype(float), tp + fp),
         }
     )
-
-
-def model_metrics(predictions: str, split_csv: str) -> pd.DataFrame:
-    """Metrics of one model's prediction file against the masks of its split's test side."""
-    slice_ids, probs = read_predictions(predictions)
-    rows = read_split(split_csv, "test")
-    if list(rows["slice_id"]) != [str(i) for i in slice_ids]:
-        raise InputDataError(predictions, f"slice ids differ from the test side of {split_csv}")
-    masks = np.stack([read_binary_mask(path) for path in rows["mask"]])
-    table = image_metrics(probs, masks)
-    table.insert(0, "label", rows["label"].to_numpy())
-    table.insert(0, "slice_id", rows["slice_id"].to_numpy())
-    return table

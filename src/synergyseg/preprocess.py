@@ -20,3 +20,10 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
+
+
+def to_network_input(images, device: torch.device) -> torch.Tensor:
+    """uint8 slice-store rows (N, H, W, C) → normalised float (N, 3, H, W), channels_last, on
+    ``device`` (the layout the store keeps is already channels_last: no copy to reorder)."""
+    images = torch.as_tensor(images).to(device, non_blocking=True)
+    return normalise(images.permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)

@@ -23,7 +23,7 @@ from torch import nn
 from torchvision.models.vgg import cfgs as VGG_CONFIGS
 from torchvision.models.vgg import make_layers
 
-from synergyseg.io import atomic_path
+from synergyseg.atomic import atomic_path
 from synergyseg.model import scaled, vgg16_features
 from synergyseg.preprocess import normalise
 

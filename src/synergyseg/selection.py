@@ -130,3 +130,11 @@ def pick_regime(paths: Sequence[str | Path], regime: str) -> str:
     if len(matches) != 1:
         raise ValueError(f"expected one input of regime {regime!r}, found {matches}")
     return matches[0]
+
+
+def regime_files(paths: Sequence[str | Path], regime: str) -> list[str]:
+    """Every path among a rule's inputs that lies in a folder named ``regime``."""
+    matches = [str(p) for p in paths if regime in Path(p).parts]
+    if not matches:
+        raise ValueError(f"no input of regime {regime!r} among {len(paths)} files")
+    return matches

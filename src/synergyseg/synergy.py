@@ -9,23 +9,16 @@ threshold metrics are reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from synergyseg.errors import InputDataError
-from synergyseg.io import read_binary_mask, read_predictions
-from synergyseg.metrics import THRESHOLD, image_metrics
-from synergyseg.splits import read_split
+from synergyseg.masks import replicate_intersection
+from synergyseg.metrics import image_metrics
 
 SYNERGY_METRICS = ("dice", "sensitivity", "specificity")
 COMBINATIONS = ("lmi", "tii", "union", "intersection", "union_per_rep", "intersection_per_rep")
-
-
-def replicate_intersection(masks: Sequence[np.ndarray]) -> np.ndarray:
-    """Eq. 2: the displayed mask of a model is the intersection of its R replicate masks."""
-    return np.logical_and.reduce(np.stack(masks).astype(bool), axis=0)
 
 
 def mask_metrics(masks: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
@@ -37,22 +30,16 @@ def _binary_metrics(masks_pred: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
     return mask_metrics(masks_pred, truth)[list(SYNERGY_METRICS)]
 
 
-def synergy_table(predictions: Mapping[str, Sequence[str]], split_csv: str) -> pd.DataFrame:
-    """Per test image and combination: dice, sensitivity, specificity (NaN where undefined)."""
-    rows = read_split(split_csv, "test")
-    truth = np.stack([read_binary_mask(p) for p in rows["mask"]]).astype(bool)
-    binary = {}
-    for init in ("lmi", "tii"):
-        stack = []
-        for path in predictions[init]:
-            ids, probs = read_predictions(path)
-            if list(map(str, ids)) != list(rows["slice_id"]):
-                raise InputDataError(path, f"slice ids differ from the test side of {split_csv}")
-            stack.append(probs >= THRESHOLD)
-        binary[init] = np.stack(stack)  # (R, N, H, W)
+def synergy_block(binary: Mapping[str, np.ndarray], truth: np.ndarray) -> dict[str, pd.DataFrame]:
+    """Per combination, the metrics of a block of test images.
+
+    ``binary[init]`` holds the R replicate masks of a block, (R, b, H, W) bool (P >= 0.5);
+    ``truth`` the reference masks (b, H, W). Every value is per image, so scoring a test set
+    block by block gives exactly the table of scoring it at once.
+    """
     if binary["lmi"].shape[0] != binary["tii"].shape[0]:
         raise ValueError("TII and LMI need the same number of replicates")
-    consensus = {init: replicate_intersection(binary[init]) for init in binary}
+    consensus = {init: replicate_intersection(binary[init]) for init in ("lmi", "tii")}
     tables = {
         "lmi": _binary_metrics(consensus["lmi"], truth),
         "tii": _binary_metrics(consensus["tii"], truth),
@@ -68,9 +55,15 @@ def synergy_table(predictions: Mapping[str, Sequence[str]], split_csv: str) -> p
             for lmi, tii in zip(binary["lmi"], binary["tii"], strict=True)
         ]
         tables[name] = pd.concat(per_rep).groupby(level=0).median()
+    return tables
+
+
+def synergy_frame(tables: Mapping[str, pd.DataFrame], rows: pd.DataFrame) -> pd.DataFrame:
+    """Long table (slice_id, label, combination, metrics) from :func:`synergy_block` tables
+    of the test rows ``rows``, in :data:`COMBINATIONS` order."""
     out = []
-    for name, table in tables.items():
-        table = table.copy()
+    for name in COMBINATIONS:
+        table = tables[name].reset_index(drop=True).copy()
         table.insert(0, "combination", name)
         table.insert(0, "label", rows["label"].to_numpy())
         table.insert(0, "slice_id", rows["slice_id"].to_numpy())

@@ -1,15 +1,20 @@
-"""Train one VGG16-UNet (dataset × regime × init × replicate): resumable, logged, reproducible.
+"""Train the VGG16-UNets of one regime (one job, many models) or one model: resumable, logged.
 
 * Loss: pixel-wise 2-class cross-entropy on logits upsampled to the mask size.
 * Optimiser: Adadelta with the Keras defaults (lr 1.0, rho 0.95, eps 1e-7).
 * Seeds: from (seed, dataset, regime, replicate) only, so TII and LMI of one replicate see the
   same data order and the same decoder initialisation.
 * An epoch is a full pass, or ``steps_per_epoch`` batches (the Keras library's 512 x 2).
-* A held-out ``monitor_fraction`` of the training images gives a monitoring loss per epoch;
-  it never influences training.
-* After every epoch the full state (model, optimiser, RNG, epoch, history) is saved atomically
-  next to the output; a restarted job continues from there and, on the CPU, ends with exactly
-  the weights of an uninterrupted run (the data order of epoch e depends only on the seed and e).
+* The whole training side is trained on. A fixed, seeded sample of ``monitor_images`` of its
+  images is scored in eval mode after each epoch, to follow the loss with the running BatchNorm
+  statistics used at test time; it costs one forward pass of those images per epoch.
+* Precision: ``auto`` = bf16 autocast on GPUs with native bf16 (compute capability >= 8.0),
+  else fp32; ``fp32`` = strict fp32 everywhere (TF32 off), as the paper trained; ``bf16``.
+* The models of a job train side by side (:mod:`synergyseg.lanes`), each exactly as alone.
+* After every epoch each model's full state (weights, optimiser, epoch, history) is saved
+  atomically next to its output; a restarted job continues from there and, on the CPU, ends
+  with exactly the weights of an uninterrupted run (the data order of epoch e depends only on
+  the seed and e).
 * The final checkpoint is written atomically with its metadata and loads with
   ``torch.load(weights_only=True)``.
 """
@@ -17,37 +22,56 @@
 from __future__ import annotations
 
 import logging
-import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 import torchvision
 
 from synergyseg import __version__
+from synergyseg.atomic import atomic_path, write_csv
+from synergyseg.checksums import sha256_of
 from synergyseg.config import TRAINING_OPTIONS
-from synergyseg.data.download import sha256_of
-from synergyseg.io import atomic_path, write_csv
-from synergyseg.model import ModelSpec, VGGUNet, build_model, upsample_logits
-from synergyseg.preprocess import normalise
-from synergyseg.samples import Samples, augment_batch, flip_augmentation, load_samples
+from synergyseg.lanes import (
+    Lane,
+    adadelta,
+    autocast_factory,
+    monitor_loss,
+    run_epoch,
+    state_dict_cpu,
+)
+from synergyseg.model import ModelSpec, build_model
 from synergyseg.seeds import regime_seed
-from synergyseg.splits import read_split
+from synergyseg.training_data import TrainingData, epoch_batches, monitor_positions
 from synergyseg.weights import load_state_dict, safe_load
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["epoch", "train_loss", "monitor_loss", "images_per_s", "seconds"]
+PRECISIONS = ("auto", "bf16", "fp32")
+# settings every model of one job must share (they are trained in lockstep on one data copy)
+SHARED = (
+    "dataset",
+    "regime",
+    "seed",
+    "epochs",
+    "model",
+    "batch_size",
+    "steps_per_epoch",
+    "monitor_images",
+    "augment",
+    "precision",
+    "channels_last",
+)
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Everything that determines one training job (and nothing else)."""
+    """Everything that determines one trained model (and nothing else)."""
 
     dataset: str
     regime: str
@@ -58,24 +82,43 @@ class TrainSpec:
     model: ModelSpec = field(default_factory=ModelSpec)
     batch_size: int = 2
     steps_per_epoch: int | None = None
-    monitor_fraction: float = 0.1
+    monitor_images: int = 64
     augment: bool = False
-    bf16: bool = True
+    precision: str = "auto"
     channels_last: bool = True
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @property
     def job_seed(self) -> int:
         return regime_seed(self.seed, self.dataset, self.regime, f"rep{self.rep}")
 
+    @property
+    def monitor_seed(self) -> int:
+        """Shared by every model of a regime: they are monitored on the same images."""
+        return regime_seed(self.seed, self.dataset, self.regime, "monitor")
+
     @classmethod
-    def from_params(cls, train: dict, model: dict, epochs: int, seed: int, wildcards) -> TrainSpec:
+    def from_params(
+        cls,
+        train: dict,
+        model: dict,
+        epochs: int,
+        seed: int,
+        dataset: str,
+        regime: str,
+        init: str,
+        rep: int,
+    ) -> TrainSpec:
         """Build from the rule's params (config slices) and wildcards."""
         options = {k: train[k] for k in TRAINING_OPTIONS if k in train}
         return cls(
-            dataset=wildcards.dataset,
-            regime=wildcards.regime,
-            init=wildcards.init,
-            rep=int(wildcards.rep),
+            dataset=dataset,
+            regime=regime,
+            init=init,
+            rep=int(rep),
             seed=seed,
             epochs=epochs,
             model=ModelSpec(**model),
@@ -96,56 +139,24 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def monitor_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, monitor): a seeded ``fraction`` of the training images held out."""
-    n_monitor = min(n - 1, math.ceil(n * fraction)) if fraction > 0 and n > 1 else 0
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[n_monitor:]), np.sort(order[:n_monitor])
-
-
-def epoch_batches(
-    n: int, batch_size: int, steps: int | None, seed: int, epoch: int
-) -> list[torch.Tensor]:
-    """Batches of one epoch: a permutation seeded by (seed, epoch), cycled for ``steps``.
-
-    Every batch is full. In a full pass the last ``n % batch_size`` images of the permutation
-    (different ones each epoch) are left out, as with ``drop_last``: a batch of one or two
-    images gives BatchNorm such odd statistics that, late in a short run, it can spoil the
-    running averages used at test time (seen in the demo as a final-epoch loss spike).
-    """
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    if steps is None:
-        order = torch.randperm(n, generator=generator)
-        usable = max(batch_size, n - n % batch_size) if n >= batch_size else n
-        return list(order[:usable].split(batch_size))
-    needed = steps * batch_size
-    order = torch.cat(
-        [torch.randperm(n, generator=generator) for _ in range(math.ceil(needed / n))]
-    )
-    return list(order[:needed].split(batch_size))
-
-
-def pixel_loss(model: VGGUNet, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    logits = upsample_logits(model(images), tuple(masks.shape[-2:]))
-    return F.cross_entropy(logits.float(), masks)
-
-
-def _to_device(batch: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    x = normalise(batch.to(device, non_blocking=True))
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def evaluate_loss(model, samples: Samples, device, spec: TrainSpec, autocast) -> float:
-    if len(samples) == 0:
-        return float("nan")
-    model.eval()
-    total = 0.0
-    with torch.no_grad(), autocast():
-        for index in torch.arange(len(samples)).split(max(spec.batch_size, 8)):
-            x = _to_device(samples.images[index], device, spec.channels_last)
-            y = samples.masks[index].to(device).long()
-            total += float(pixel_loss(model, x, y)) * len(index)
-    return total / len(samples)
+def resolve_precision(setting: str, device: torch.device) -> str:
+    """``bf16`` or ``fp32`` for this device; sets the TF32 switches for strict fp32."""
+    if device.type != "cuda":
+        if setting == "bf16":
+            raise ValueError("precision bf16 needs a GPU; use auto or fp32 on the CPU")
+        return "fp32"
+    native_bf16 = torch.cuda.get_device_capability(device) >= (8, 0)
+    if setting == "bf16" and not native_bf16:
+        raise ValueError(
+            f"precision bf16 needs compute capability 8.0 or newer; "
+            f"{torch.cuda.get_device_name(device)} has "
+            f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}: use auto or fp32"
+        )
+    resolved = "bf16" if setting == "bf16" or (setting == "auto" and native_bf16) else "fp32"
+    if resolved == "fp32":  # the paper's arithmetic: no TF32 shortcuts in convolutions
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return resolved
 
 
 def resume_path(out: str | Path) -> Path:
@@ -162,148 +173,194 @@ def resume_key(spec: TrainSpec, split_csv: str | Path, weights: str | Path | Non
     }
 
 
-def _save_state(path: Path, model, optimiser, epoch: int, history: list, key: dict) -> None:
+@dataclass
+class Job:
+    """One model's files and identity within a training job."""
+
+    spec: TrainSpec
+    out: Path
+    history_csv: Path
+    key: dict
+    lane: Lane | None = None
+
+    @property
+    def state_file(self) -> Path:
+        return resume_path(self.out)
+
+
+def _save_state(job: Job) -> None:
+    lane = job.lane
     state = {
-        "key": key,
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimiser": optimiser.state_dict(),
-        "history": history,
-        "torch_rng": torch.get_rng_state(),
+        "key": job.key,
+        "epoch": lane.next_epoch - 1,
+        "model": state_dict_cpu(lane.model),
+        "optimiser": lane.optimiser.state_dict(),
+        "history": lane.history,
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(job.state_file) as tmp:
         torch.save(state, tmp)
 
 
-def _load_state(path: Path, key: dict) -> dict | None:
-    if not path.is_file():
-        return None
-    state = safe_load(path)
-    if state.get("key") != key:
-        log.warning("%s belongs to other settings or inputs; starting from scratch", path)
-        return None
-    return state
+def _resume(job: Job) -> None:
+    """Load the job's resume file if it belongs to exactly these settings and inputs."""
+    if not job.state_file.is_file():
+        return
+    state = safe_load(job.state_file)
+    if state.get("key") != job.key:
+        log.warning("%s belongs to other settings or inputs; starting from scratch", job.state_file)
+        return
+    lane = job.lane
+    lane.model.load_state_dict(state["model"])
+    lane.optimiser.load_state_dict(state["optimiser"])
+    lane.history, lane.next_epoch = list(state["history"]), int(state["epoch"]) + 1
+    log.info("%s: resuming after epoch %d", job.out, state["epoch"])
 
 
-def train_model(
-    spec: TrainSpec,
+def _check_shared(specs: Sequence[TrainSpec]) -> None:
+    first = specs[0].as_dict()
+    for spec in specs[1:]:
+        differing = [k for k in SHARED if spec.as_dict()[k] != first[k]]
+        if differing:
+            raise ValueError(f"models trained in one job must share {differing}")
+
+
+def train_models(
+    specs: Sequence[TrainSpec],
     split_csv: str | Path,
-    out: str | Path,
-    history_csv: str | Path,
+    store_dir: str | Path,
+    outs: Sequence[str | Path],
+    history_csvs: Sequence[str | Path],
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     threads: int = 1,
+    cuda_graphs: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
-) -> list[dict]:
-    """Train one model and write ``out`` (checkpoint) and ``history_csv`` (loss per epoch)."""
+) -> list[list[dict]]:
+    """Train the models ``specs`` side by side; write each ``outs[i]`` and ``history_csvs[i]``.
+
+    ``weights`` are the pretrained encoder weights of the TII models. Returns each history.
+    """
+    if not (len(specs) == len(outs) == len(history_csvs)) or not specs:
+        raise ValueError("give one output and one history file per model spec")
+    _check_shared(specs)
     torch.set_num_threads(threads)
     device = torch.device(device)
-    use_bf16 = spec.bf16 and device.type == "cuda"
-    # channels_last is a memory layout, not a precision: measured faster on CPUs too
-    # (docs/benchmarks.md), so it follows the setting on every device; bf16 is GPU-only.
-    channels_last = spec.channels_last
+    common = specs[0]
+    precision = resolve_precision(common.precision, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    needs_weights = any(s.init == "tii" for s in specs)
+    pretrained = load_state_dict(weights) if needs_weights and weights else None
+    jobs = [
+        Job(s, Path(o), Path(h), resume_key(s, split_csv, weights if s.init == "tii" else None))
+        for s, o, h in zip(specs, outs, history_csvs, strict=True)
+    ]
+    for job in jobs:
+        torch.manual_seed(job.spec.job_seed)  # the initialisation a model would get alone
+        model = build_model(
+            job.spec.model,
+            job.spec.init,
+            pretrained if job.spec.init == "tii" else None,
+            source=str(weights),
+        ).to(device)
+        if common.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        job.lane = Lane(str(job.out), model, adadelta(model, device), device)
+        _resume(job)
 
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
-
-    samples = load_samples(read_split(split_csv, "train"))
-    train_index, monitor_index = monitor_split(len(samples), spec.monitor_fraction, spec.job_seed)
-    train_set, monitor_set = samples.subset(train_index), samples.subset(monitor_index)
-    image_shape = tuple(samples.images.shape[1:])
-    del samples  # the subsets are copies; keep one set of images in memory
+    data = TrainingData.from_split(store_dir, split_csv, device, channels_last=common.channels_last)
+    monitor = monitor_positions(len(data), common.monitor_images, common.monitor_seed)
+    graphs = cuda_graphs and device.type == "cuda" and data.resident
+    autocast = autocast_factory(device, precision, graphs)
     log.info(
-        "%s/%s/%s/rep%d: %d training and %d monitoring images of %s, device %s%s",
-        spec.dataset,
-        spec.regime,
-        spec.init,
-        spec.rep,
-        len(train_set),
-        len(monitor_set),
-        image_shape,
-        device,
-        " (bf16 autocast)" if use_bf16 else "",
+        "%s/%s: %d model(s) on %s, %s%s, %d monitoring images",
+        common.dataset,
+        common.regime,
+        len(jobs),
+        torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        precision,
+        ", CUDA graphs" if graphs else "",
+        len(monitor),
     )
-    torch.manual_seed(spec.job_seed)
-    pretrained = load_state_dict(weights) if spec.init == "tii" else None
-    model = build_model(spec.model, spec.init, pretrained, source=str(weights)).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimiser = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
-    transform = flip_augmentation() if spec.augment else None
+    active = [job for job in jobs if job.lane.next_epoch <= common.epochs]
+    if graphs:
+        for job in active:
+            job.lane.capture(data, common.batch_size, common.augment, autocast)
 
-    history: list[dict] = []
-    first_epoch = 1
-    state_file = resume_path(out)
-    key = resume_key(spec, split_csv, weights if spec.init == "tii" else None)
-    state = _load_state(state_file, key)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        torch.set_rng_state(state["torch_rng"])
-        history, first_epoch = list(state["history"]), int(state["epoch"]) + 1
-        log.info("resuming from %s after epoch %d", state_file, state["epoch"])
-
-    for epoch in range(first_epoch, spec.epochs + 1):
+    first = min((job.lane.next_epoch for job in active), default=common.epochs + 1)
+    for epoch in range(first, common.epochs + 1):
+        running = [job for job in active if job.lane.next_epoch == epoch]
+        plans = [
+            epoch_batches(
+                len(data),
+                common.batch_size,
+                common.steps_per_epoch,
+                job.spec.job_seed,
+                epoch,
+                common.augment,
+            )
+            for job in running
+        ]
         started = time.perf_counter()
-        model.train()
-        total, seen = 0.0, 0
-        for index in epoch_batches(
-            len(train_set), spec.batch_size, spec.steps_per_epoch, spec.job_seed, epoch
-        ):
-            images, masks = train_set.images[index], train_set.masks[index]
-            if transform is not None:
-                images, masks = augment_batch(transform, images, masks)
-            x = _to_device(images, device, channels_last)
-            y = masks.to(device, non_blocking=True).long()
-            optimiser.zero_grad(set_to_none=True)
-            with autocast():
-                loss = pixel_loss(model, x, y)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(index)
-            seen += len(index)
-        monitor = evaluate_loss(model, monitor_set, device, spec, autocast)
+        seen_before = [job.lane.images_seen for job in running]
+        run_epoch([job.lane for job in running], plans, data, autocast)
+        losses = [job.lane.take_loss() for job in running]  # the epoch's one host sync
         seconds = time.perf_counter() - started
-        row = {
-            "epoch": epoch,
-            "train_loss": total / seen,
-            "monitor_loss": monitor,
-            "images_per_s": seen / seconds,
-            "seconds": seconds,
-        }
-        history.append(row)
-        _save_state(state_file, model, optimiser, epoch, history, key)
-        write_csv(pd.DataFrame(history, columns=HISTORY_COLUMNS), history_csv)
-        left = (spec.epochs - epoch) * float(np.mean([h["seconds"] for h in history[-3:]]))
+        for job, plan, loss, before in zip(running, plans, losses, seen_before, strict=True):
+            lane = job.lane
+            seen = lane.images_seen - before
+            row = {
+                "epoch": epoch,
+                "train_loss": loss / plan.index.shape[0],
+                "monitor_loss": monitor_loss(lane, data, monitor, autocast),
+                "images_per_s": seen / seconds,
+                "seconds": seconds,
+            }
+            lane.history.append(row)
+            lane.next_epoch = epoch + 1
+            _save_state(job)
+            write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), job.history_csv)
         log.info(
-            "epoch %d/%d  train loss %.4f  monitor loss %.4f  %.1f images/s  %.1fs  ~%.0fs left",
+            "epoch %d/%d  %d model(s)  train loss %s  %.1f images/s in all  %.1fs",
             epoch,
-            spec.epochs,
-            row["train_loss"],
-            monitor,
-            row["images_per_s"],
+            common.epochs,
+            len(running),
+            " ".join(f"{loss / plans[0].index.shape[0]:.4f}" for loss in losses),
+            sum(lane_plan.index.numel() for lane_plan in plans) / seconds,
             seconds,
-            left,
         )
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
+    for job in jobs:
+        _write_checkpoint(job, weights, device, precision, len(data), len(monitor), len(jobs))
+    return [job.lane.history for job in jobs]
+
+
+def _write_checkpoint(job: Job, weights, device, precision, n_train, n_monitor, n_models):
+    lane = job.lane
     checkpoint = {
-        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "state_dict": state_dict_cpu(lane.model),
         "meta": {
-            "spec": spec.as_dict(),
-            "job_seed": spec.job_seed,
-            "weights": str(weights) if weights else None,
+            "spec": job.spec.as_dict(),
+            "job_seed": job.spec.job_seed,
+            "weights": str(weights) if weights and job.spec.init == "tii" else None,
             "versions": library_versions(),
-            "device": str(device),
-            "history": history,
-            "n_train": len(train_set),
-            "n_monitor": len(monitor_set),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "precision": precision,
+            "history": lane.history,
+            "n_train": n_train,
+            "n_monitor": n_monitor,
+            "models_in_job": n_models,
         },
     }
     # also when a resumed job had no epoch left to run (Snakemake deletes logs before a job)
-    write_csv(pd.DataFrame(history, columns=HISTORY_COLUMNS), history_csv)
-    with atomic_path(out) as tmp:
+    write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), job.history_csv)
+    with atomic_path(job.out) as tmp:
         torch.save(checkpoint, tmp)
-    state_file.unlink(missing_ok=True)
-    return history
+    job.state_file.unlink(missing_ok=True)
+
+
+def train_model(spec: TrainSpec, split_csv, store_dir, out, history_csv, **kwargs) -> list[dict]:
+    """One model alone (the one-model-per-job mode, and the reference the lanes must match)."""
+    return train_models([spec], split_csv, store_dir, [out], [history_csv], **kwargs)[0]

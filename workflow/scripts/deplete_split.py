@@ -4,7 +4,7 @@ The first depletion regime starts from the split chosen by the statistics stage.
 
 import pandas as pd
 
-from synergyseg.io import write_csv
+from synergyseg.atomic import write_csv
 from synergyseg.seeds import regime_seed
 from synergyseg.selection import pick_regime, selected_regime
 from synergyseg.splits import SplitSettings, deplete

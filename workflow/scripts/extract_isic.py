@@ -1,7 +1,7 @@
 """Unpack the ISIC zips into one folder (rule extract_isic)."""
 
+from synergyseg.atomic import atomic_directory
 from synergyseg.data.download import extract_zip
-from synergyseg.io import atomic_directory
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])

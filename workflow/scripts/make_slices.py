@@ -1,4 +1,6 @@
-"""Slice one dataset's raw data and write its manifest (rule make_slices)."""
+"""Slice one dataset's raw data into its slice store and manifest (rule make_slices)."""
+
+from pathlib import Path
 
 from synergyseg.data.slicing import SliceSettings, find_records, make_slices
 from synergyseg.workflow import redirect_logging
@@ -22,7 +24,8 @@ make_slices(
     snakemake.params.format,
     records,
     settings,
-    png_dir=snakemake.output.png,
+    store_dir=Path(snakemake.output.store_images).parent,
     manifest=snakemake.output.manifest,
+    png_dir=snakemake.output.get("png"),
     threads=snakemake.threads,
 )

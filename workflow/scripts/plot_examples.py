@@ -1,5 +1,7 @@
 """Fig 2-5 segmentation and Grad-CAM panels and the Fig 6 synergy panel for one dataset."""
 
+from pathlib import Path
+
 from synergyseg.figures.panels import (
     gradcam_panel,
     load_showcase,
@@ -12,15 +14,13 @@ from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 regime = selected_regime(snakemake.input.selection)
-cams = {
-    init: pick_regime(getattr(snakemake.input, f"cams_{init}"), regime) for init in ("lmi", "tii")
-}
 showcase = load_showcase(
     snakemake.wildcards.dataset,
     regime,
-    pick_regime(snakemake.input.images, regime),
+    snakemake.input.images,
     pick_regime(snakemake.input.splits, regime),
-    cams,
+    Path(snakemake.input.store_images).parent,
+    {"lmi": snakemake.input.cam_lmi, "tii": snakemake.input.cam_tii},
 )
 out, dpi = snakemake.output, snakemake.params.dpi
 save_figure(segmentation_panel(showcase), out.segmentation_png, out.segmentation_pdf, dpi)

@@ -1,6 +1,6 @@
 """Per-image replicate medians, tests and normality for one dataset and regime."""
 
-from synergyseg.io import write_csv
+from synergyseg.atomic import write_csv
 from synergyseg.stats import StatsSettings, regime_statistics
 from synergyseg.workflow import redirect_logging
 

@@ -1,6 +1,6 @@
 """Choose the base split of the depletion regimes: most † marks, ties to the lowest index."""
 
-from synergyseg.io import write_csv
+from synergyseg.atomic import write_csv
 from synergyseg.selection import selection_from_metrics
 from synergyseg.workflow import redirect_logging
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from synergyseg.io import write_csv
+from synergyseg.atomic import write_csv
 from synergyseg.seeds import regime_seed
 from synergyseg.splits import SplitSettings, random_split
 from synergyseg.workflow import redirect_logging

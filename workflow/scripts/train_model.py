@@ -1,24 +1,32 @@
-"""Train one VGG16-UNet (one split × init × replicate) for the train_model rule."""
+"""Train one VGG16-UNet (one regime x init x replicate) for the train_model rule."""
+
+from pathlib import Path
 
 from synergyseg.gpu import select_device
 from synergyseg.train import TrainSpec, train_model
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log.main)
+wildcards, params = snakemake.wildcards, snakemake.params
 spec = TrainSpec.from_params(
-    snakemake.params.train,
-    snakemake.params.model,
-    epochs=snakemake.params.epochs,
-    seed=snakemake.params.seed,
-    wildcards=snakemake.wildcards,
+    params.train,
+    params.model,
+    params.epochs,
+    params.seed,
+    wildcards.dataset,
+    wildcards.regime,
+    wildcards.init,
+    wildcards.rep,
 )
 device, claim = select_device()
 train_model(
     spec,
     split_csv=snakemake.input.split,
+    store_dir=Path(snakemake.input.store_images).parent,
     out=snakemake.output[0],
     history_csv=snakemake.log.history,
     weights=snakemake.input.weights or None,
     device=device,
     threads=snakemake.threads,
+    cuda_graphs=bool(snakemake.resources.cuda_graphs),
 )

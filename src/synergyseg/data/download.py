@@ -7,24 +7,27 @@ fetched again, which also lets a user drop in files obtained elsewhere.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import re
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
 
 import pandas as pd
+import torch
+from torchvision.models import VGG16_Weights
 
+from synergyseg.atomic import atomic_path, write_csv
+from synergyseg.checksums import CHUNK, verify
 from synergyseg.data.sources import ISIC_ID
 from synergyseg.errors import InputDataError
-from synergyseg.io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
-CHUNK = 1 << 20
 
 KITS19_IMAGING_URL = "https://kits19.sfo2.digitaloceanspaces.com/master_{case:05d}.nii.gz"
 KITS19_SEGMENTATION_URL = (
@@ -39,27 +42,9 @@ ISIC_2018_TASK1_PARTS = (
     "ISIC2018_Task1-2_Test_Input",
     "ISIC2018_Task1_Test_GroundTruth",
 )
-ISIC_API_IMAGE_URL = "https://api.isic-archive.com/api/v2/images/{isic_id}/"
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify(path: str | Path, sha256: str | None) -> None:
-    """Raise unless ``path``'s SHA-256 starts with ``sha256`` (a full hash or a prefix)."""
-    if not sha256:
-        return
-    actual = sha256_of(path)
-    if not actual.startswith(sha256.lower()):
-        raise InputDataError(
-            path, f"SHA-256 {actual[:16]}… does not match the expected {sha256[:16]}…"
-        )
+IMAGENET_URL = VGG16_Weights.IMAGENET1K_V1.url
+HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
+ISIC_API_SEARCH_URL = "https://api.isic-archive.com/api/v2/images/search/"
 
 
 def fetch(
@@ -113,34 +98,109 @@ def extract_zip(archive: str | Path, dest: str | Path) -> None:
         raise InputDataError(archive, f"not a valid zip archive ({err})") from err
 
 
-def isic_label(isic_id: str, api_url: str = ISIC_API_IMAGE_URL, timeout: float = 30) -> str | None:
-    """benign/malignant/… for one image from the ISIC archive API v2; None when unreachable."""
-    try:
-        with urllib.request.urlopen(api_url.format(isic_id=isic_id), timeout=timeout) as response:
-            record = json.load(response)
-    except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as err:
-        log.warning("no ISIC metadata for %s (%s)", isic_id, err)
-        return None
-    clinical = record.get("metadata", {}).get("clinical", {})
-    return clinical.get("benign_malignant") or "unknown"
+class LabelFetchError(InputDataError):
+    """The ISIC archive could not be asked for the labels (after retries)."""
+
+
+def _get_json(url: str, retries: int, backoff: float, timeout: float) -> dict:
+    """GET a JSON document, retrying with exponential backoff (``backoff`` · 2^k seconds)."""
+    last_error: Exception | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return json.load(response)
+        except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as err:
+            last_error = err
+            log.warning(
+                "ISIC archive request failed (try %d of %d): %s", attempt + 1, retries + 1, err
+            )
+    raise ConnectionError(f"{url}: {last_error}")
+
+
+def fetch_isic_labels(
+    ids: list[str],
+    api_url: str = ISIC_API_SEARCH_URL,
+    page_size: int = 100,
+    retries: int = 4,
+    backoff: float = 2.0,
+    timeout: float = 60,
+) -> dict[str, str]:
+    """benign/malignant/… per ISIC id from the archive API v2, ``page_size`` ids per search
+    (following the API's ``next`` pages), not one request per image. Ids the archive does not
+    return get ``unknown``; a request that still fails after ``retries`` raises ConnectionError.
+    """
+    labels: dict[str, str] = {}
+    for start in range(0, len(ids), page_size):
+        batch = ids[start : start + page_size]
+        query = " OR ".join(f"isic_id:{isic_id}" for isic_id in batch)
+        url: str | None = (
+            f"{api_url}?{urllib.parse.urlencode({'query': query, 'limit': page_size})}"
+        )
+        while url:
+            page = _get_json(url, retries, backoff, timeout)
+            for record in page.get("results", []):
+                clinical = record.get("metadata", {}).get("clinical", {})
+                labels[record["isic_id"]] = clinical.get("benign_malignant") or "unknown"
+            url = page.get("next")
+    return {isic_id: labels.get(isic_id, "unknown") for isic_id in ids}
 
 
 def write_isic_labels(
-    isic_dir: str | Path, out_csv: str | Path, fetch: bool = True, api_url: str = ISIC_API_IMAGE_URL
+    isic_dir: str | Path,
+    out_csv: str | Path,
+    fetch: bool = True,
+    api_url: str = ISIC_API_SEARCH_URL,
+    retries: int = 4,
+    backoff: float = 2.0,
 ) -> None:
     """Write ``isic_id,benign_malignant`` for every image below ``isic_dir``.
 
-    With ``fetch`` false (or no network) every label is ``unknown``; the segmentation half of
-    the study still runs, only the label-stratified tables lose their meaning.
+    With ``fetch`` false every label is ``unknown`` (the user's explicit choice: the
+    segmentation half of the study runs, the label-stratified tables lose their meaning). When
+    the archive cannot be reached the job fails and says how to provide the labels instead:
+    labels never go silently missing.
     """
     ids = sorted(p.stem for p in Path(isic_dir).rglob("ISIC_*.jpg") if ISIC_ID.match(p.stem))
-    labels, failures = [], 0
-    for isic_id in ids:
-        label = isic_label(isic_id, api_url) if fetch and failures < 3 else None
-        failures = 0 if label is not None else failures + 1
-        if fetch and failures == 3:
-            log.warning(
-                "ISIC archive unreachable three times in a row; remaining labels are unknown"
-            )
-        labels.append(label or "unknown")
-    write_csv(pd.DataFrame({"isic_id": ids, "benign_malignant": labels}), out_csv)
+    if not fetch:
+        log.warning("fetch_labels is false: every ISIC label is 'unknown'")
+        labels = dict.fromkeys(ids, "unknown")
+    else:
+        try:
+            labels = fetch_isic_labels(ids, api_url, retries=retries, backoff=backoff)
+        except ConnectionError as err:
+            raise LabelFetchError(
+                out_csv,
+                f"could not fetch the benign/malignant labels from the ISIC archive ({err}). "
+                "Provide them instead: a CSV with columns isic_id,benign_malignant, given as "
+                "the dataset's labels_csv in the config (or placed here); or set "
+                "fetch_labels: false to run with every label 'unknown'",
+            ) from err
+        missing = sum(label == "unknown" for label in labels.values())
+        log.info("%d ISIC labels fetched, %d unknown to the archive", len(ids) - missing, missing)
+    write_csv(pd.DataFrame({"isic_id": ids, "benign_malignant": list(labels.values())}), out_csv)
+
+
+def hash_prefix(file_name: str) -> str:
+    """torchvision's convention: ``name-<sha256 prefix>.pth``."""
+    match = HASH_IN_NAME.search(file_name)
+    if not match:
+        raise ValueError(f"{file_name}: no '-<sha256 prefix>.' in the file name")
+    return match.group(1)
+
+
+def fetch_imagenet_weights(dest: str | Path, url: str = IMAGENET_URL) -> Path:
+    """Put the ImageNet VGG16 weights at ``dest`` (from torch's hub cache if present, else
+    downloaded) and verify the SHA-256 prefix named in the URL."""
+    dest = Path(dest)
+    name = url.rsplit("/", 1)[-1]
+    expected = hash_prefix(name)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
+    if not dest.exists() and cached.is_file():
+        verify(cached, expected)
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(cached, tmp)
+        log.info("copied %s from the torch hub cache", name)
+        return dest
+    return fetch(url, dest, sha256=expected)

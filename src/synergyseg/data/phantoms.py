@@ -30,7 +30,8 @@ import SimpleITK as sitk
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from synergyseg.io import atomic_directory, atomic_path, write_csv, write_image
+from synergyseg.atomic import atomic_directory, atomic_path, write_csv
+from synergyseg.imageio import write_image
 from synergyseg.seeds import regime_seed
 
 # ---------------------------------------------------------------------------------------------

@@ -1,14 +1,20 @@
-"""Turn raw cases into fixed-size 2-D slices and one manifest row per slice.
+"""Turn raw cases into fixed-size 2-D slices, a slice store and one manifest row per slice.
 
-Outputs per dataset: ``{png_dir}/images/{slice_id}.png`` (RGB or gray uint8),
-``{png_dir}/masks/{slice_id}.png`` (0/255), and a manifest with the columns of
-:data:`MANIFEST_COLUMNS`. The PNG folder is built in a temporary sibling and renamed into place
-and the manifest is written last, so a killed job never leaves a manifest that looks finished.
+Outputs per dataset: the slice store (:mod:`synergyseg.store`: ``images.npy``, ``masks.npy``),
+which every later stage reads; optionally PNG copies for people to look at,
+``{png_dir}/images/{slice_id}.png`` (RGB or gray uint8) and ``{png_dir}/masks/{slice_id}.png``
+(0/255); and a manifest with the columns of :data:`MANIFEST_COLUMNS`, sorted by slice id, whose
+``row`` column is the slice's row in the store. Records are sliced in parallel but stored in
+record order, so reruns are byte-identical. The store and the PNG folder are published
+atomically and the manifest is written last: a killed job never leaves a manifest that looks
+finished.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +24,13 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from synergyseg.atomic import atomic_directory, write_csv
 from synergyseg.data import consensus, ct, sources
 from synergyseg.errors import InputDataError
-from synergyseg.io import (
-    atomic_directory,
-    read_binary_mask,
-    read_gray,
-    read_rgb,
-    write_csv,
-    write_image,
-)
+from synergyseg.imageio import read_binary_mask, read_gray, read_rgb, write_image
+from synergyseg.store import StoreWriter
 
-MANIFEST_COLUMNS = ["slice_id", "image", "mask", "case", "label", "foreground_pixels"]
+MANIFEST_COLUMNS = ["slice_id", "row", "image", "mask", "case", "label", "foreground_pixels"]
 KITS_LABELS = frozenset({0, 1, 2})  # background, kidney, tumour
 
 
@@ -67,34 +68,27 @@ def _check_same_size(
         )
 
 
-def _row(slice_id: str, png_dir: Path, final_dir: Path, image, mask, case: str, label: str) -> dict:
-    """Write one slice pair into ``png_dir``; return its manifest row (paths in ``final_dir``)."""
-    write_image(image, png_dir / "images" / f"{slice_id}.png")
-    write_image(mask * np.uint8(255), png_dir / "masks" / f"{slice_id}.png")
-    return {
-        "slice_id": slice_id,
-        "image": (final_dir / "images" / f"{slice_id}.png").as_posix(),
-        "mask": (final_dir / "masks" / f"{slice_id}.png").as_posix(),
-        "case": case,
-        "label": label,
-        "foreground_pixels": int(mask.sum()),
-    }
+@dataclass
+class Slice:
+    """One network input: uint8 image (H, W[, C]), {0, 1} mask (H, W), case and label."""
+
+    slice_id: str
+    image: np.ndarray
+    mask: np.ndarray
+    case: str
+    label: str
 
 
-def slice_rgb(
-    record: sources.ImageRecord, settings: SliceSettings, png_dir: Path, final_dir: Path
-) -> list[dict]:
+def slice_rgb(record: sources.ImageRecord, settings: SliceSettings) -> list[Slice]:
     """ISIC / custom: one image, one binary mask (0/``mask_foreground``)."""
     image = read_rgb(record.image)
     mask = read_binary_mask(record.masks[0], foreground=settings.mask_foreground)
     _check_same_size(image, mask, record.masks[0], record.image)
     image, mask = resize_pair(image, mask, settings.width, settings.height)
-    return [_row(record.slice_id, png_dir, final_dir, image, mask, record.case, record.label)]
+    return [Slice(record.slice_id, image, mask, record.case, record.label)]
 
 
-def slice_gleason(
-    record: sources.ImageRecord, settings: SliceSettings, png_dir: Path, final_dir: Path
-) -> list[dict]:
+def slice_gleason(record: sources.ImageRecord, settings: SliceSettings) -> list[Slice]:
     """Gleason2019: consensus of the available rater maps, then tumour = grade 3–5."""
     image = read_rgb(record.image)
     maps = []
@@ -108,7 +102,7 @@ def slice_gleason(
     mask = consensus.consensus_tumour_mask(maps, settings.consensus)
     label = "tumour" if mask.any() else "no tumour"
     image, mask = resize_pair(image, mask, settings.width, settings.height)
-    return [_row(record.slice_id, png_dir, final_dir, image, mask, record.case, label)]
+    return [Slice(record.slice_id, image, mask, record.case, label)]
 
 
 def _canonical_stack(image: sitk.Image, path: Path) -> np.ndarray:
@@ -118,9 +112,7 @@ def _canonical_stack(image: sitk.Image, path: Path) -> np.ndarray:
         raise InputDataError(path, str(err)) from err
 
 
-def slice_volume(
-    record: sources.VolumeRecord, settings: SliceSettings, png_dir: Path, final_dir: Path
-) -> list[dict]:
+def slice_volume(record: sources.VolumeRecord, settings: SliceSettings) -> list[Slice]:
     """KiTS19: every axial slice, HU windowed to uint8; kidney and tumour both become foreground.
 
     Non-square planes are padded to a square (air for the image, background for the mask) and
@@ -143,11 +135,7 @@ def slice_volume(
     for index in range(gray.shape[0]):
         image, target = resize_pair(gray[index], mask[index], settings.width, settings.height)
         label = "kidney" if target.any() else "no kidney"
-        rows.append(
-            _row(
-                f"{record.case}_s{index:04d}", png_dir, final_dir, image, target, record.case, label
-            )
-        )
+        rows.append(Slice(f"{record.case}_s{index:04d}", image, target, record.case, label))
     return rows
 
 
@@ -178,31 +166,91 @@ def find_records(
     raise ValueError(f"unknown raw format {raw_format!r}; choose one of {sorted(SLICERS)}")
 
 
+def ordered_map(function: Callable, items: list, threads: int) -> Iterator:
+    """``function`` over ``items`` on ``threads`` threads, results in input order, with at most
+    2 x ``threads`` results held at once (a CT case is hundreds of MB of slices)."""
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= 2 * max(1, threads):
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # after the first bad case, do not slice the rest
+            for future in pending:
+                future.cancel()
+
+
+def _channels(raw_format: str) -> int:
+    return 1 if raw_format == "kits19" else 3
+
+
 def make_slices(
     raw_format: str,
     records: Iterable,
     settings: SliceSettings,
-    png_dir: str | Path,
+    store_dir: str | Path,
     manifest: str | Path,
+    png_dir: str | Path | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Slice every record into ``png_dir`` and write the manifest (sorted by slice id)."""
+    """Slice every record into the store in ``store_dir`` (and PNGs into ``png_dir`` when
+    given), then write the manifest (sorted by slice id)."""
     slicer = SLICERS[raw_format]
-    final_dir = Path(png_dir)
     records = list(records)
-    with atomic_directory(final_dir) as tmp_dir:
-        pool = ThreadPoolExecutor(max_workers=max(1, threads))
-        try:
-            per_record = list(pool.map(lambda r: slicer(r, settings, tmp_dir, final_dir), records))
-        finally:  # after the first bad case, do not slice the rest
-            pool.shutdown(wait=True, cancel_futures=True)
-    frame = pd.DataFrame([row for rows in per_record for row in rows], columns=MANIFEST_COLUMNS)
-    if frame["slice_id"].duplicated().any():
-        dup = frame.loc[frame["slice_id"].duplicated(), "slice_id"].iloc[0]
-        raise InputDataError(final_dir, f"two inputs produce the slice id {dup!r}")
+    rows = []
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(
+            StoreWriter(store_dir, settings.height, settings.width, _channels(raw_format))
+        )
+        png_tmp = stack.enter_context(atomic_directory(png_dir)) if png_dir else None
+
+        def work(record) -> list[Slice]:
+            slices = slicer(record, settings)
+            if png_tmp is not None:  # PNG encoding is the slow part: on the worker threads
+                for item in slices:
+                    write_image(item.image, png_tmp / "images" / f"{item.slice_id}.png")
+                    write_image(
+                        item.mask * np.uint8(255), png_tmp / "masks" / f"{item.slice_id}.png"
+                    )
+            return slices
+
+        for slices in ordered_map(work, records, threads):
+            if not slices:
+                continue
+            stored = store.append(
+                np.stack([s.image for s in slices]), np.stack([s.mask for s in slices])
+            )
+            rows += [
+                _manifest_row(item, row, png_dir) for item, row in zip(slices, stored, strict=True)
+            ]
+        ids = pd.Series([r["slice_id"] for r in rows], dtype=str)
+        if ids.duplicated().any():
+            duplicate = ids[ids.duplicated()].iloc[0]
+            raise InputDataError(store_dir, f"two inputs produce the slice id {duplicate!r}")
+    frame = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     frame = frame.sort_values("slice_id", kind="stable").reset_index(drop=True)
     write_csv(frame, manifest)
     return frame
+
+
+def _manifest_row(item: Slice, row: int, png_dir: str | Path | None) -> dict:
+    """The manifest row of one stored slice (PNG paths empty when no PNGs are written)."""
+    image_path = mask_path = ""
+    if png_dir is not None:
+        image_path = (Path(png_dir) / "images" / f"{item.slice_id}.png").as_posix()
+        mask_path = (Path(png_dir) / "masks" / f"{item.slice_id}.png").as_posix()
+    return {
+        "slice_id": item.slice_id,
+        "row": row,
+        "image": image_path,
+        "mask": mask_path,
+        "case": item.case,
+        "label": item.label,
+        "foreground_pixels": int(item.mask.sum()),
+    }
 
 
 def inventory(records: Iterable, out_csv: str | Path) -> pd.DataFrame:

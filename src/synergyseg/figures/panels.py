@@ -17,10 +17,11 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from synergyseg.cam import CLASSES, chosen_test_samples, read_cams
+from synergyseg.cam import CLASSES, chosen_test_rows, read_cams
 from synergyseg.errors import InputDataError
 from synergyseg.figures.overlay import CAM_COLOURMAP, heat_overlay, overlay, overlay_legend
 from synergyseg.figures.style import INIT_NAMES, new_figure
+from synergyseg.store import SliceStore, manifest_rows
 from synergyseg.synergy import mask_metrics
 
 CELL_WIDTH = 1.3  # inches per image column
@@ -83,16 +84,19 @@ def load_showcase(
     regime: str,
     images_csv: str | Path,
     split_csv: str | Path,
+    store_dir: str | Path,
     cam_files: Mapping[str, str | Path],
 ) -> Showcase:
     """Read the chosen images, their ground truth and both models' Grad-CAM files."""
-    choice, samples = chosen_test_samples(split_csv, images_csv, with_masks=True)
+    choice, rows = chosen_test_rows(split_csv, images_csv)
+    store = SliceStore(store_dir)
+    images, truth = store.images(manifest_rows(rows)), store.masks(manifest_rows(rows))
     masks, cams, replicates, layer = {}, {}, 0, ""
     for init, path in cam_files.items():
         data = read_cams(path)
         if data["slice_ids"].tolist() != choice["slice_id"].tolist():
             raise InputDataError(path, f"holds other images than {images_csv}")
-        if data["mask"].shape != samples.masks.shape:
+        if data["mask"].shape != truth.shape:
             raise InputDataError(path, f"masks {data['mask'].shape} differ from the slices")
         masks[init], cams[init] = data["mask"].astype(bool), data["cam"]
         replicates, layer = int(data["replicates"]), str(data["layer"])
@@ -100,8 +104,8 @@ def load_showcase(
         dataset,
         regime,
         choice,
-        samples.images.permute(0, 2, 3, 1).numpy(),
-        samples.masks.numpy().astype(bool),
+        images,
+        truth.astype(bool),
         masks,
         cams,
         replicates,

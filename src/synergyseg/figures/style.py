@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no display on cluster nodes; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from synergyseg.io import atomic_path  # noqa: E402
+from synergyseg.atomic import atomic_path  # noqa: E402
 
 # The paper's figures draw TII in brown and LMI in blue.
 INIT_COLOURS = {"lmi": "#1f77b4", "tii": "#8c564b"}

@@ -1,0 +1,183 @@
+"""The training side of a split, read once from the slice store and fed to one or many models.
+
+One copy of the data serves every model a job trains. On a GPU it is moved to device memory
+once when it fits (uint8 images, bit-packed masks: 10.7 GB for the kidney training side), and
+each batch is gathered, unpacked and normalised there, so no step waits for the host. When it
+does not fit, or on the CPU, batches are read from the store's memory map (through a pinned
+buffer on a GPU). Host memory stays bounded either way: the data reach the device in blocks.
+
+The data order of a model depends only on its seed and the epoch (:func:`epoch_batches`), so a
+model trained with others sees exactly the batches it would see alone, and a resumed job the
+batches of an uninterrupted one. Random flips (``augment``) are drawn from the same generator.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from synergyseg.preprocess import normalise
+from synergyseg.splits import read_split
+from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
+
+log = logging.getLogger(__name__)
+BIT_SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)  # np.packbits is big-endian per byte
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """The batches of one epoch of one model: ``index`` (steps, batch) positions in the
+    training set and, with augmentation, ``flips`` (steps, batch, 2) horizontal/vertical."""
+
+    index: torch.Tensor
+    flips: torch.Tensor | None
+
+
+def epoch_batches(
+    n: int, batch_size: int, steps: int | None, seed: int, epoch: int, augment: bool = False
+) -> EpochPlan:
+    """Batches of one epoch: a permutation seeded by (seed, epoch), cycled for ``steps``.
+
+    Every batch is full. In a full pass the last ``n % batch_size`` images of the permutation
+    (different ones each epoch) are left out, as with ``drop_last``: a batch of one or two
+    images gives BatchNorm such odd statistics that, late in a short run, it can spoil the
+    running averages used at test time (seen in the demo as a final-epoch loss spike).
+    """
+    if n < batch_size:
+        raise ValueError(f"{n} training images cannot fill one batch of {batch_size}")
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    if steps is None:
+        order = torch.randperm(n, generator=generator)
+        index = order[: n - n % batch_size].view(-1, batch_size)
+    else:
+        needed = steps * batch_size
+        order = torch.cat(
+            [torch.randperm(n, generator=generator) for _ in range(math.ceil(needed / n))]
+        )
+        index = order[:needed].view(steps, batch_size)
+    flips = torch.rand(*index.shape, 2, generator=generator) < 0.5 if augment else None
+    return EpochPlan(index, flips)
+
+
+def unpack_bits(packed: torch.Tensor, width: int) -> torch.Tensor:
+    """Bit-packed masks (..., H, ceil(W / 8)) → uint8 {0, 1} (..., H, width), on any device."""
+    bits = (packed.unsqueeze(-1) >> BIT_SHIFTS.to(packed.device)) & 1
+    return bits.flatten(-2)[..., :width]
+
+
+def flip(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """Flip each sample of x (N, ..., H, W) horizontally / vertically where ``flips`` (N, 2)
+    says so (torchvision's flips; images and masks get the same ones, so they stay aligned).
+    The choice is a tensor, not a Python branch, so the step stays capturable as a CUDA graph."""
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    x = torch.where(flips[:, 0].view(shape), TF.horizontal_flip(x), x)
+    return torch.where(flips[:, 1].view(shape), TF.vertical_flip(x), x)
+
+
+class TrainingData:
+    """The training images (uint8, N H W C) and packed masks of one split side, on ``device``
+    (resident) or in the store's memory map (streamed); :meth:`batch` makes network inputs."""
+
+    def __init__(
+        self,
+        store: SliceStore,
+        rows: np.ndarray,
+        device: torch.device,
+        channels_last: bool = True,
+        resident: bool | None = None,
+        reserve_bytes: int = 0,
+    ):
+        self.store, self.rows, self.device = store, np.asarray(rows), device
+        self.channels_last = channels_last
+        self.height, self.width = store.height, store.width
+        if resident is None:
+            resident = device.type == "cuda" and self._fits(reserve_bytes)
+        self.resident = resident
+        self._pinned: tuple[torch.Tensor, torch.Tensor] | None = None
+        if resident:
+            self.images, self.masks = self._upload()
+        log.info(
+            "%d training images of %dx%d (%.2f GB) %s",
+            len(self),
+            self.width,
+            self.height,
+            self.nbytes / 1e9,
+            f"resident on {device}" if resident else "read from the store per batch",
+        )
+
+    @classmethod
+    def from_split(cls, store_dir: str | Path, split_csv: str | Path, device, **kwargs):
+        rows = manifest_rows(read_split(split_csv, "train"))
+        return cls(SliceStore(store_dir), rows, torch.device(device), **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def nbytes(self) -> int:
+        packed = self.store.packed_masks([0]).nbytes if len(self.store) else 0
+        return len(self) * (self.store.image_bytes + packed)
+
+    def _fits(self, reserve_bytes: int) -> bool:
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return self.nbytes + reserve_bytes <= 0.9 * free
+
+    def _upload(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copy the rows to the device block by block (bounded host memory)."""
+        h, w, c = self.height, self.width, self.store.channels
+        images = torch.empty((len(self), h, w, c), dtype=torch.uint8, device=self.device)
+        masks = torch.empty((len(self), h, (w + 7) // 8), dtype=torch.uint8, device=self.device)
+        for where, rows in blocks(self.rows, block_size(self.store.image_bytes)):
+            images[where] = torch.from_numpy(self.store.images(rows)).to(self.device)
+            masks[where] = torch.from_numpy(self.store.packed_masks(rows)).to(self.device)
+        return images, masks
+
+    def _gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images (b, H, W, C) and packed masks of training positions ``index``."""
+        if self.resident:
+            index = index.to(self.device, non_blocking=True)
+            return self.images[index], self.masks[index]
+        rows = self.rows[index.cpu().numpy()]
+        images = torch.from_numpy(self.store.images(rows))
+        masks = torch.from_numpy(self.store.packed_masks(rows))
+        if self.device.type != "cuda":
+            return images, masks
+        if self._pinned is None or self._pinned[0].shape != images.shape:
+            self._pinned = (images.pin_memory(), masks.pin_memory())
+        else:  # the previous batch's copy must be done before its buffer is refilled
+            torch.cuda.current_stream(self.device).synchronize()
+        self._pinned[0].copy_(images)
+        self._pinned[1].copy_(masks)
+        return (
+            self._pinned[0].to(self.device, non_blocking=True),
+            self._pinned[1].to(self.device, non_blocking=True),
+        )
+
+    def batch(
+        self, index: torch.Tensor, flips: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x float (b, 3, H, W) normalised, y int64 (b, H, W)) for training positions."""
+        images, packed = self._gather(index)
+        x = normalise(images.permute(0, 3, 1, 2))  # channels_last strides, for free
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        x = x.contiguous(memory_format=layout)
+        y = unpack_bits(packed, self.width).long()
+        if flips is not None:
+            flips = flips.to(x.device, non_blocking=True)
+            x, y = flip(x, flips), flip(y, flips)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+
+def monitor_positions(n: int, count: int, seed: int) -> np.ndarray:
+    """A fixed, seeded sample of ``count`` training positions whose loss is reported each epoch
+    (in eval mode). They stay in the training set: monitoring never removes training data."""
+    count = min(count, n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False))

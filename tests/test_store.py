@@ -1,0 +1,105 @@
+"""The slice store and prediction files: round trips, headers, bounded reads, atomic writes."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from synergyseg.errors import InputDataError
+from synergyseg.predictions import PredictionReader, PredictionWriter, read_predictions
+from synergyseg.store import (
+    SliceStore,
+    StoreWriter,
+    blocks,
+    pack_masks,
+    read_npy_shape,
+    unpack_masks,
+)
+
+
+def test_store_round_trip_in_any_number_of_appends(tmp_path, rng):
+    images = rng.integers(0, 256, (7, 5, 12, 3), dtype=np.uint8)
+    masks = rng.integers(0, 2, (7, 5, 12), dtype=np.uint8)
+    with StoreWriter(tmp_path, 5, 12, 3) as writer:
+        assert writer.append(images[:3], masks[:3]) == range(0, 3)
+        assert writer.append(images[3:], masks[3:]) == range(3, 7)
+    store = SliceStore(tmp_path)
+    assert (len(store), store.height, store.width, store.channels) == (7, 5, 12, 3)
+    assert np.array_equal(store.images([6, 0, 6]), images[[6, 0, 6]])
+    assert np.array_equal(store.masks(range(7)), masks)
+    # plain numpy reads the files too: they are ordinary .npy files, masks packed along W
+    assert np.array_equal(np.load(tmp_path / "images.npy"), images)
+    assert np.load(tmp_path / "masks.npy").shape == (7, 5, 2)
+    assert read_npy_shape(tmp_path / "images.npy") == (7, 5, 12, 3)
+    with pytest.raises(InputDataError, match="has 7 rows; asked for row 7"):
+        store.images([7])
+
+
+def test_gray_slices_and_a_width_that_is_not_a_multiple_of_8(tmp_path, rng):
+    masks = rng.integers(0, 2, (4, 3, 13), dtype=np.uint8)
+    assert np.array_equal(unpack_masks(pack_masks(masks), 13), masks)
+    with StoreWriter(tmp_path, 3, 13, 1) as writer:
+        writer.append(rng.integers(0, 256, (4, 3, 13), dtype=np.uint8), masks)
+    assert np.array_equal(SliceStore(tmp_path).masks([3, 1]), masks[[3, 1]])
+
+
+def test_a_failed_store_leaves_nothing_that_looks_finished(tmp_path, rng):
+    with pytest.raises(RuntimeError), StoreWriter(tmp_path, 4, 8, 1) as writer:
+        writer.append(np.zeros((2, 4, 8), np.uint8), np.zeros((2, 4, 8), np.uint8))
+        raise RuntimeError("killed while slicing")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="do not fit a store"), StoreWriter(tmp_path, 4, 8, 1) as w:
+        w.append(np.zeros((2, 4, 9), np.uint8), np.zeros((2, 4, 9), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(InputDataError, match="is not a readable slice store"):
+        SliceStore(tmp_path)
+
+
+def test_blocks_cover_every_row_once_in_order():
+    rows = np.array([5, 1, 9, 2, 7])
+    parts = list(blocks(rows, 2))
+    assert [r.tolist() for _, r in parts] == [[5, 1], [9, 2], [7]]
+    assert [(s.start, s.stop) for s, _ in parts] == [(0, 2), (2, 4), (4, 5)]
+
+
+def test_prediction_file_streams_blocks_and_is_an_ordinary_npz(tmp_path, rng):
+    probs = rng.integers(0, 256, (11, 6, 4), dtype=np.uint8)
+    ids = [f"s{i:02d}" for i in range(11)]
+    path = tmp_path / "rep1.npz"
+    with PredictionWriter(path, ids, 6, 4) as writer:
+        for start in range(0, 11, 3):
+            writer.write(probs[start : start + 3])
+    reader = PredictionReader(path)
+    assert reader.slice_ids.tolist() == ids and reader.shape == (11, 6, 4)
+    assert np.array_equal(np.concatenate(list(reader.blocks(4))), probs)
+    assert [len(b) for b in reader.blocks(4)] == [4, 4, 3]
+    with np.load(path) as data:  # what a user would do
+        assert np.array_equal(data["probs"], probs) and data["slice_ids"].tolist() == ids
+    assert np.array_equal(read_predictions(path)[1], probs)
+    with pytest.raises(InputDataError, match="slice ids differ from the test side of x.csv"):
+        reader.check_ids(ids[::-1], "x.csv")
+
+
+def test_an_incomplete_prediction_file_is_never_left_behind(tmp_path):
+    path = tmp_path / "rep1.npz"
+    with (
+        pytest.raises(ValueError, match="3 of 5 maps written"),
+        PredictionWriter(path, list("abcde"), 2, 2) as writer,
+    ):
+        writer.write(np.zeros((3, 2, 2), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+    with (
+        pytest.raises(ValueError, match="does not fit"),
+        PredictionWriter(path, list("ab"), 2, 2) as writer,
+    ):
+        writer.write(np.zeros((3, 2, 2), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "bad.npz").write_bytes(b"PK not really")
+    with pytest.raises(InputDataError, match="bad.npz: is not a readable prediction file"):
+        PredictionReader(tmp_path / "bad.npz")
+    with zipfile.ZipFile(tmp_path / "old.npz", "w") as archive:
+        archive.writestr("slice_ids.npy", b"")
+    with pytest.raises(InputDataError, match="old.npz"):
+        PredictionReader(tmp_path / "old.npz")

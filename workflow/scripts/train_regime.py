@@ -1,0 +1,35 @@
+"""Train every model of one dataset x regime side by side on one device (rule train_regime)."""
+
+from pathlib import Path
+
+from synergyseg.gpu import select_device
+from synergyseg.train import TrainSpec, train_models
+from synergyseg.workflow import redirect_logging
+
+redirect_logging(snakemake.log.main)
+wildcards, params = snakemake.wildcards, snakemake.params
+specs = [
+    TrainSpec.from_params(
+        params.train,
+        params.model,
+        params.epochs,
+        params.seed,
+        wildcards.dataset,
+        wildcards.regime,
+        init,
+        rep,
+    )
+    for init, rep in params.models
+]
+device, claim = select_device()
+train_models(
+    specs,
+    split_csv=snakemake.input.split,
+    store_dir=Path(snakemake.input.store_images).parent,
+    outs=list(snakemake.output),
+    history_csvs=list(snakemake.log.histories),
+    weights=snakemake.input.weights or None,
+    device=device,
+    threads=snakemake.threads,
+    cuda_graphs=bool(snakemake.resources.cuda_graphs),
+)
