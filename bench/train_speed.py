@@ -262,7 +262,7 @@ def main() -> None:
         results["sizes"][size] = {"flops_per_image": flops, "rows": rows}
         print(f"\n{size}: {flops / 1e9:.0f} GFLOP per training image", flush=True)
 
-        def report(label, rate, extra=""):
+        def report(label, rate, extra="", rows=rows, flops=flops):
             rows[label] = rate
             base = rows.get("a plain fp32 + DataLoader, batch 2", rate)
             mfu = rate * flops / peak

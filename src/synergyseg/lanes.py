@@ -121,18 +121,22 @@ class Lane:
             self.step(x, y, autocast)
 
         snapshot = self._snapshot()
-        self.stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(self.stream):
-            for _ in range(WARMUP_STEPS):
+        main = torch.cuda.current_stream(self.device)
+        try:
+            self.stream.wait_stream(main)
+            with torch.cuda.stream(self.stream):
+                for _ in range(WARMUP_STEPS):
+                    body()
+            main.wait_stream(self.stream)
+            self.optimiser.zero_grad(set_to_none=True)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self.stream):
                 body()
-        torch.cuda.current_stream(self.device).wait_stream(self.stream)
-        self.optimiser.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=self.stream):
-            body()
-        torch.cuda.current_stream(self.device).wait_stream(self.stream)
-        self._restore(snapshot)
-        self.graph = graph
+            self.graph = graph
+        finally:  # captured or not, the model is put back as it was
+            main.wait_stream(self.stream)
+            torch.cuda.synchronize(self.device)
+            self._restore(snapshot)
 
 
 def autocast_factory(device: torch.device, precision: str, graphs: bool):

@@ -6,10 +6,21 @@ so the initial weights are the only difference between the two.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@functools.cache
+def _statistics(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std on ``device``, made once: a training step captured as a CUDA graph
+    must not copy from host memory, so nothing inside it may build tensors from Python lists."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
+    return mean.to(device), std.to(device)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
@@ -17,8 +28,7 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     x = images.float() / 255.0
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    mean, std = _statistics(x.device)
     return (x - mean) / std
 
 

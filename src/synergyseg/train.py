@@ -284,8 +284,15 @@ def train_models(
     )
     active = [job for job in jobs if job.lane.next_epoch <= common.epochs]
     if graphs:
-        for job in active:
-            job.lane.capture(data, common.batch_size, common.augment, autocast)
+        try:
+            for job in active:
+                job.lane.capture(data, common.batch_size, common.augment, autocast)
+        except RuntimeError as err:  # e.g. a driver that cannot capture: slower, same models
+            log.warning("CUDA graph capture failed (%s); stepping eagerly instead", err)
+            graphs = False
+            autocast = autocast_factory(device, precision, graphs)
+            for job in active:
+                job.lane.graph = None
 
     first = min((job.lane.next_epoch for job in active), default=common.epochs + 1)
     for epoch in range(first, common.epochs + 1):

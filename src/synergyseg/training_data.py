@@ -13,6 +13,7 @@ batches of an uninterrupted one. Random flips (``augment``) are drawn from the s
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -27,7 +28,6 @@ from synergyseg.splits import read_split
 from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
 
 log = logging.getLogger(__name__)
-BIT_SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)  # np.packbits is big-endian per byte
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,16 @@ def epoch_batches(
     return EpochPlan(index, flips)
 
 
+@functools.cache
+def _bit_shifts(device: torch.device) -> torch.Tensor:
+    """7, 6, ... 0 (np.packbits is big-endian per byte), made once per device so that no step
+    copies from the host (a CUDA graph could not capture that)."""
+    return torch.arange(7, -1, -1, dtype=torch.uint8).to(device)
+
+
 def unpack_bits(packed: torch.Tensor, width: int) -> torch.Tensor:
     """Bit-packed masks (..., H, ceil(W / 8)) → uint8 {0, 1} (..., H, width), on any device."""
-    bits = (packed.unsqueeze(-1) >> BIT_SHIFTS.to(packed.device)) & 1
+    bits = (packed.unsqueeze(-1) >> _bit_shifts(packed.device)) & 1
     return bits.flatten(-2)[..., :width]
 
 

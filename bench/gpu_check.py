@@ -1,0 +1,343 @@
+"""The GPU acceptance run: every GPU figure of the project, measured side by side in one go.
+
+1. the device's bf16 matmul peak (the MFU reference);
+2. training images/s and model FLOP utilisation at 512x512 and 608x416 for (a) a plain fp32
+   PyTorch loop with a standard DataLoader, (b) the workflow's step at batch 2 (data on the
+   device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
+   fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams);
+3. prediction and Grad-CAM images/s;
+4. a real training → prediction → scoring run on the demo data;
+5. the projected GPU-hours of the full protocol from the measured rates.
+
+Each section reports and goes on if another fails. On a machine without CUDA (or with --toy)
+everything runs at toy size on the CPU, so CI exercises the script.
+
+    bash bench/gpu_check.sh --out results/gpu_check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import train_speed  # bench/ is this script's folder, so its sibling imports directly
+
+from synergyseg.cam import model_cams
+from synergyseg.lanes import Lane, adadelta, autocast_factory, run_epoch
+from synergyseg.memory import PeakMemory
+from synergyseg.model import ModelSpec, VGGUNet
+from synergyseg.predict import predict_regime
+from synergyseg.scoring import score_regime
+from synergyseg.store import SliceStore, StoreWriter
+from synergyseg.train import TrainSpec, resolve_precision, train_models
+from synergyseg.training_data import TrainingData, epoch_batches
+
+# the full protocol (config/config.yaml): images per dataset, epochs, 512 steps of 2 images,
+# 5 replicates x 2 inits, 5 splits + 4 depletion regimes; test sides 20 % (x5) and 40/60/80/90 %
+PROTOCOL = {  # dataset: (images, epochs, slice size)
+    "skin": (3694, 40, "608x416"),  # ISIC 2018 Task 1: 2,594 + 100 + 1,000
+    "prostate": (244, 40, "608x416"),  # Gleason2019 training cores
+    "kidney": (45424, 20, "512x512"),  # KiTS19 axial slices of 210 cases
+}
+MODELS, REGIMES, STEP_IMAGES, MONITOR = 10, 9, 512 * 2, 64
+TEST_SHARE = 5 * 0.2 + 0.4 + 0.6 + 0.8 + 0.9  # test images per image, over the 9 regimes
+RESULTS: dict = {}
+
+
+def section(name):
+    """Run a section, record its result or its error, and go on."""
+
+    def wrap(function):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            print(f"\n== {name}", flush=True)
+            try:
+                RESULTS[name] = function(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - one broken section must not hide the rest
+                traceback.print_exc()
+                RESULTS[name] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+            return RESULTS[name]
+
+        return run
+
+    return wrap
+
+
+def synthetic_store(folder: Path, n: int, height: int, width: int, channels: int) -> Path:
+    rng = np.random.default_rng(0)
+    with StoreWriter(folder, height, width, channels) as writer:
+        for start in range(0, n, 16):
+            count = min(16, n - start)
+            images = rng.integers(0, 256, (count, height, width, channels), dtype=np.uint8)
+            writer.append(images, (images[..., 0] > 160).astype(np.uint8))
+    return folder
+
+
+def lanes_rate(data, spec, models, batch, steps, device, graphs, precision, streams=True):
+    """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch)."""
+    autocast = autocast_factory(device, precision, graphs)
+    lanes = []
+    for k in range(models):
+        torch.manual_seed(k)
+        model = VGGUNet(spec).to(device).to(memory_format=torch.channels_last)
+        lane = Lane(f"m{k}", model, adadelta(model, device), device)
+        if graphs:
+            lane.capture(data, batch, False, autocast)
+        lanes.append(lane)
+    if device.type == "cuda" and not streams:  # replay every lane's graph on one stream
+        for lane in lanes:
+            lane.stream = lanes[0].stream
+
+    def epoch(epoch_steps, number):
+        plans = [epoch_batches(len(data), batch, epoch_steps, k, number) for k in range(models)]
+        run_epoch(lanes, plans, data, autocast)
+        for lane in lanes:
+            lane.take_loss()
+
+    epoch(3, 0)
+    train_speed.sync(device)
+    started = time.perf_counter()
+    epoch(steps, 1)
+    seconds = time.perf_counter() - started
+    return models * batch * steps / seconds
+
+
+@section("device")
+def device_section(device):
+    info = {"device": str(device), "torch": torch.__version__}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info |= {
+            "name": props.name,
+            "memory_gb": round(props.total_memory / 1e9, 1),
+            "capability": f"{props.major}.{props.minor}",
+        }
+    print("  " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    return info
+
+
+@section("matmul peak")
+def peak_section(device, toy):
+    peak = train_speed.matmul_peak(device, 1024 if toy else 8192, 3 if toy else 20)
+    print(f"  {peak / 1e12:.1f} TFLOP/s ({'fp32' if device.type != 'cuda' else 'bf16'})")
+    return {"flops": peak}
+
+
+@section("training")
+def training_section(device, toy, sizes, work: Path):
+    out = {}
+    for size in sizes:
+        out[size] = training_at(size, device, toy, work)
+    return out
+
+
+def training_at(size: str, device, toy: bool, work: Path) -> dict:
+    """Paths (a) to (d) at one slice size, on the same synthetic data."""
+    spec = ModelSpec("default", 0.125 if toy else 1.0)
+    precision = resolve_precision("auto", device)
+    cuda = device.type == "cuda"
+    peak = RESULTS.get("matmul peak", {}).get("flops", float("nan"))
+    models, steps, fill = (3, 4, 8) if toy else (MODELS, 30, 32)
+    width, height = (int(v) for v in size.split("x"))
+    flops = train_speed.train_flops_per_image(spec, height, width, device)
+    store = synthetic_store(work / f"train{size}", 64, height, width, 3)
+    data = TrainingData(SliceStore(store), np.arange(64), device, resident=cuda or None)
+    images, masks = train_speed.make_data(64, height, width)
+    rows: dict = {"flops_per_image": flops}
+    print(f"  {size}: {flops / 1e9:.0f} GFLOP per training image, precision {precision}")
+    print("  a = plain fp32 loop + DataLoader, batch 2; b = workflow step, batch 2;")
+    print(f"  c = workflow step, batch {fill}; d = {models} models side by side, batch 2")
+
+    def measure(label, function):
+        try:
+            rate = function()
+            rows[label] = {"images_per_s": rate, "mfu": rate * flops / peak}
+            base = rows.get("a", rows[label])["images_per_s"]
+            print(
+                f"  {label:3s} {rate:9.1f} img/s  x{rate / base:5.2f}  "
+                f"MFU {rate * flops / peak:6.1%}",
+                flush=True,
+            )
+        except Exception as error:  # noqa: BLE001 - report and go on
+            print(f"  {label}: failed: {type(error).__name__}: {error}"[:300], flush=True)
+            rows[label] = {"error": str(error)[:300]}
+        if cuda:
+            torch.cuda.empty_cache()
+
+    def lanes(n, batch, n_steps, graphs=cuda, streams=True):
+        return lambda: lanes_rate(data, spec, n, batch, n_steps, device, graphs, precision, streams)
+
+    measure("a", lambda: train_speed.plain_loop(spec, images, masks, device, steps * 2))
+    measure("b", lanes(1, 2, steps * 2))
+    if cuda:
+        measure("b0", lanes(1, 2, steps * 2, graphs=False))  # the same step without a graph
+    measure("c", lanes(1, fill, steps))
+    measure("d", lanes(models, 2, steps))
+    if cuda:
+        measure("d1", lanes(models, 2, steps, streams=False))  # graphs replayed on one stream
+        print(f"  peak GPU memory so far {torch.cuda.max_memory_allocated(device) / 1e9:.1f} GB")
+    return rows
+
+
+@section("prediction and Grad-CAM")
+def inference_section(device, toy, work: Path):
+    spec = ModelSpec("default", 0.125 if toy else 1.0)
+    side, n, models = (64, 16, 3) if toy else (512, 64, MODELS)
+    store = synthetic_store(work / "predict", n, side, side, 1)
+    split = work / "predict.csv"
+    pd.DataFrame(
+        {"slice_id": [f"s{i}" for i in range(n)], "row": range(n), "label": "x", "subset": "test"}
+    ).to_csv(split, index=False)
+    checkpoints = []
+    for k in range(models):
+        torch.manual_seed(k)
+        path = work / f"model{k}.pt"
+        meta = {"spec": {"model": {"variant": spec.variant, "width": spec.width}}}
+        torch.save({"state_dict": VGGUNet(spec).state_dict(), "meta": meta}, path)
+        checkpoints.append(path)
+    outs = [work / f"pred{k}.npz" for k in range(models)]
+    predict_regime(checkpoints, split, store, outs, batch_size=16, device=device, threads=8)
+    figures = predict_regime(
+        checkpoints, split, store, outs, batch_size=16, device=device, threads=8
+    )
+    print(f"  prediction {figures['images_per_s']:.1f} model-images/s at {side}x{side}")
+    model = VGGUNet(spec).eval()
+    images = SliceStore(store).images(range(min(n, 16)))
+    model_cams(model, images[:4], None, "predicted", 4, device)
+    train_speed.sync(device)
+    started = time.perf_counter()
+    model_cams(model, images, None, "predicted", 4, device)
+    train_speed.sync(device)
+    cam_rate = len(images) / (time.perf_counter() - started)
+    print(f"  Grad-CAM {cam_rate:.1f} images/s (both classes, batch 4)")
+    return {"predict_images_per_s": figures["images_per_s"], "gradcam_images_per_s": cam_rate}
+
+
+@section("demo run")
+def demo_section(device, demo: Path | None, work: Path):
+    """train_models → predict_regime → score_regime on the demo's skin split1 (4 models)."""
+    if demo is None:
+        print("  no --demo folder given; skipped")
+        return {"skipped": True}
+    split, store, weights = demo / "split1.csv", demo / "store", demo / "encoder.pth"
+    specs = [
+        TrainSpec(
+            "skin",
+            "split1",
+            init,
+            rep,
+            2021,
+            12,
+            ModelSpec("default", 0.25, 2, 0.1),
+            4,
+            monitor_images=8,
+        )
+        for init in ("tii", "lmi")
+        for rep in (1, 2)
+    ]
+    outs = [work / f"demo_{s.init}{s.rep}.pt" for s in specs]
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        train_models(
+            specs, split, store, outs, [o.with_suffix(".csv") for o in outs], weights, device
+        )
+        trained = time.perf_counter() - started
+        predictions = [o.with_suffix(".npz") for o in outs]
+        predict_regime(outs, split, store, predictions, 32, device)
+        keys = [(s.init, s.rep) for s in specs]
+        metric_files = {k: work / f"demo_{k[0]}{k[1]}.metrics.csv" for k in keys}
+        score_regime(dict(zip(keys, predictions, strict=True)), split, store, metric_files)
+    dice = {
+        f"{k[0]}{k[1]}": float(pd.read_csv(path)["dice"].median())
+        for k, path in metric_files.items()
+    }
+    print(f"  4 models trained in {trained:.1f} s; median test Dice {dice}")
+    print(f"  host memory: peak private {memory.anon_total / 2**30:.2f} GiB (RssAnon)")
+    return {"train_seconds": trained, "dice": dice, "host_peak_gib": memory.anon_total / 2**30}
+
+
+@section("projection")
+def projection_section(sizes):
+    """GPU-hours of config/config.yaml from the measured rates (toy: the toy rates, to
+    exercise the arithmetic)."""
+    measured = RESULTS.get("training", {})
+    training = {"512x512": measured.get(sizes[0], {}), "608x416": measured.get(sizes[1], {})}
+    inference = RESULTS.get("prediction and Grad-CAM", {})
+    hours = {}
+    for dataset, (images, epochs, size) in PROTOCOL.items():
+        rows = training.get(size, {})
+        rate = rows.get("d", {}).get("images_per_s")
+        predict_rate = inference.get("predict_images_per_s")
+        if not rate or not predict_rate:
+            print(f"  {dataset}: no measured rate at {size}")
+            continue
+        pixels = math.prod(int(v) for v in size.split("x")) / (512 * 512)
+        train_images = epochs * STEP_IMAGES * MODELS * REGIMES
+        monitor = epochs * MONITOR * MODELS * REGIMES / 3  # forward only: a third of a step
+        predicted = images * TEST_SHARE * MODELS * pixels  # measured at 512x512
+        hours[dataset] = ((train_images + monitor) / rate + predicted / predict_rate) / 3600
+        print(f"  {dataset:9s} {hours[dataset]:6.2f} GPU-hours ({train_images:,} training images)")
+    total = sum(hours.values())
+    print(f"  full protocol: {total:.2f} GPU-hours on this device")
+    return {"gpu_hours": hours, "total": total}
+
+
+def summary(path: Path | None) -> None:
+    print("\n== summary")
+    for size, rows in RESULTS.get("training", {}).items():
+        if not isinstance(rows, dict) or "error" in rows:
+            continue
+        cells = [
+            f"{k} {v['images_per_s']:.0f} img/s ({v['mfu']:.0%})"
+            for k, v in rows.items()
+            if isinstance(v, dict) and "images_per_s" in v
+        ]
+        print(f"  {size}: " + ", ".join(cells))
+    if "projection" in RESULTS and "total" in RESULTS["projection"]:
+        print(f"  full protocol: {RESULTS['projection']['total']:.2f} GPU-hours")
+    failed = [
+        name for name, value in RESULTS.items() if isinstance(value, dict) and "error" in value
+    ]
+    print(f"  sections failed: {failed or 'none'}")
+    if path:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "gpu_check.json").write_text(json.dumps(RESULTS, indent=1, default=str))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--toy", action="store_true", help="toy sizes (the default on a CPU)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for gpu_check.json")
+    parser.add_argument(
+        "--demo", type=Path, default=None, help="demo split1.csv, store/, encoder.pth"
+    )
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    toy = args.toy or device.type != "cuda"
+    torch.backends.cudnn.benchmark = True
+    sizes = ["64x64", "96x64"] if toy else ["512x512", "608x416"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        device_section(device)
+        peak_section(device, toy)
+        training_section(device, toy, sizes, work)
+        inference_section(device, toy, work)
+        demo_section(device, args.demo, work)
+        projection_section(sizes)
+    summary(args.out)
+    failed = [v for v in RESULTS.values() if isinstance(v, dict) and "error" in v]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
