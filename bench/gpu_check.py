@@ -83,14 +83,20 @@ def synthetic_store(folder: Path, n: int, height: int, width: int, channels: int
     return folder
 
 
-def lanes_rate(data, spec, models, batch, steps, device, graphs, precision, streams=True):
-    """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch)."""
+def lanes_rate(
+    data, spec, models, batch, steps, device, graphs, precision, streams=True, compiled=False
+):
+    """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch);
+    ``compiled`` runs each network through torch.compile (eager steps, no graphs)."""
     autocast = autocast_factory(device, precision, graphs)
     lanes = []
     for k in range(models):
         torch.manual_seed(k)
         model = VGGUNet(spec).to(device).to(memory_format=torch.channels_last)
-        lane = Lane(f"m{k}", model, adadelta(model, device), device)
+        optimiser = adadelta(model, device)
+        if compiled:
+            model = torch.compile(model)
+        lane = Lane(f"m{k}", model, optimiser, device)
         if graphs:
             lane.capture(data, batch, False, autocast)
         lanes.append(lane)
@@ -134,14 +140,14 @@ def peak_section(device, toy):
 
 
 @section("training")
-def training_section(device, toy, sizes, work: Path):
+def training_section(device, toy, sizes, work: Path, compile_too: bool):
     out = {}
     for size in sizes:
-        out[size] = training_at(size, device, toy, work)
+        out[size] = training_at(size, device, toy, work, compile_too and size == sizes[0])
     return out
 
 
-def training_at(size: str, device, toy: bool, work: Path) -> dict:
+def training_at(size: str, device, toy: bool, work: Path, compile_too: bool) -> dict:
     """Paths (a) to (d) at one slice size, on the same synthetic data."""
     spec = ModelSpec("default", 0.125 if toy else 1.0)
     precision = resolve_precision("auto", device)
@@ -182,9 +188,20 @@ def training_at(size: str, device, toy: bool, work: Path) -> dict:
     if cuda:
         measure("b0", lanes(1, 2, steps * 2, graphs=False))  # the same step without a graph
     measure("c", lanes(1, fill, steps))
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     measure("d", lanes(models, 2, steps))
+    if cuda:  # the data (64 images) plus ten models' weights, optimiser state and graph pools
+        rows["d_peak_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
+        print(f"  d: peak GPU memory {rows['d_peak_gb']:.1f} GB for {models} models")
     if cuda:
         measure("d1", lanes(models, 2, steps, streams=False))  # graphs replayed on one stream
+    if compile_too:
+        measure(
+            "c_compiled",
+            lambda: lanes_rate(data, spec, 1, fill, steps, device, False, precision, True, True),
+        )
+    if cuda:
         print(f"  peak GPU memory so far {torch.cuda.max_memory_allocated(device) / 1e9:.1f} GB")
     return rows
 
@@ -224,12 +241,13 @@ def inference_section(device, toy, work: Path):
 
 
 @section("demo run")
-def demo_section(device, demo: Path | None, work: Path):
+def demo_section(device, demo: Path | None, work: Path, toy: bool):
     """train_models → predict_regime → score_regime on the demo's skin split1 (4 models)."""
     if demo is None:
         print("  no --demo folder given; skipped")
         return {"skipped": True}
     split, store, weights = demo / "split1.csv", demo / "store", demo / "encoder.pth"
+    width = float(torch.load(weights, weights_only=True)["features.0.weight"].shape[0]) / 64
     specs = [
         TrainSpec(
             "skin",
@@ -237,8 +255,8 @@ def demo_section(device, demo: Path | None, work: Path):
             init,
             rep,
             2021,
-            12,
-            ModelSpec("default", 0.25, 2, 0.1),
+            2 if toy else 12,
+            ModelSpec("default", width, 2, 0.1),
             4,
             monitor_images=8,
         )
@@ -317,6 +335,9 @@ def summary(path: Path | None) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--toy", action="store_true", help="toy sizes (the default on a CPU)")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile at the filling batch"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for gpu_check.json")
     parser.add_argument(
         "--demo", type=Path, default=None, help="demo split1.csv, store/, encoder.pth"
@@ -330,9 +351,9 @@ def main() -> int:
         work = Path(tmp)
         device_section(device)
         peak_section(device, toy)
-        training_section(device, toy, sizes, work)
+        training_section(device, toy, sizes, work, args.compile)
         inference_section(device, toy, work)
-        demo_section(device, args.demo, work)
+        demo_section(device, args.demo, work, toy)
         projection_section(sizes)
     summary(args.out)
     failed = [v for v in RESULTS.values() if isinstance(v, dict) and "error" in v]

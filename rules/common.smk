@@ -130,23 +130,24 @@ def labels_csv(wildcards):
 
 
 def depletion_inputs(wildcards):
-    """Depletion chain: the first regime starts from the split the statistics stage selects
-    (all splits are inputs, the selection record says which); later ones from the one before.
+    """Depletion chain: the first regime starts from the split the statistics stage selects,
+    later ones from the regime before.
+
+    select_split is a checkpoint and only the selected split is an input, so re-running the
+    selection (new metric code, say) re-depletes and retrains nothing unless another split is
+    selected; then the input is another file, and the chain is redone as it must be.
     """
     percents = [round(f * 100) for f in config["depletion"]["train_fractions"]]
     position = percents.index(int(wildcards.percent))
-    if position == 0:
+    if position > 0:
         return {
-            "selection": f"results/{wildcards.dataset}/stats/split_selection.csv",
-            "splits": expand(
-                "results/{dataset}/splits/{regime}.csv",
-                dataset=wildcards.dataset,
-                regime=SPLITS,
-            ),
+            "previous": f"results/{wildcards.dataset}/splits/train{percents[position - 1]}.csv"
         }
-    return {
-        "previous": f"results/{wildcards.dataset}/splits/train{percents[position - 1]}.csv"
-    }
+    from synergyseg.selection import selected_regime
+
+    selection = checkpoints.select_split.get(dataset=wildcards.dataset).output[0]
+    regime = selected_regime(selection)
+    return {"previous": f"results/{wildcards.dataset}/splits/{regime}.csv"}
 
 
 def stats_settings():
@@ -198,7 +199,7 @@ def regime_checkpoints():
 
 
 def regime_histories():
-    return _per_model("logs/train_model/{dataset}/{regime}/{init}/rep{rep}.epochs.csv")
+    return _per_model("results/{dataset}/models/{regime}/{init}/rep{rep}.history.csv")
 
 
 def regime_predictions():
@@ -272,7 +273,9 @@ def train_runtime(wildcards, input, attempt):
 
 def predict_mem_mb(wildcards, input, attempt):
     _, height, width, channels = store_shape(input.store_images)
-    return need.predict_mem_mb(len(INITS) * len(REPLICATES), height * width, channels, True, attempt)
+    return need.predict_mem_mb(
+        len(INITS) * len(REPLICATES), height * width, channels, True, attempt
+    )
 
 
 def predict_runtime(wildcards, input, attempt):
@@ -295,7 +298,11 @@ def score_runtime(wildcards, input, attempt):
 
 def input_mb(input, *names):
     """Megabytes of the named inputs (what a table or figure job reads into pandas)."""
-    paths = [path for name in names for path in ([input[name]] if isinstance(input[name], str) else input[name])]
+    paths = [
+        path
+        for name in names
+        for path in ([input[name]] if isinstance(input[name], str) else input[name])
+    ]
     for path in paths:
         _existing(path)
     return sum(os.path.getsize(path) for path in paths) / 2**20
@@ -310,7 +317,11 @@ def tables_mem_mb(wildcards, input, attempt):
 
 
 def figures_mem_mb(wildcards, input, attempt):
-    names = [n for n in ("per_image", "tests", "normality", "cam_lmi", "cam_tii") if n in input.keys()]
+    names = [
+        n
+        for n in ("per_image", "tests", "normality", "cam_lmi", "cam_tii")
+        if n in input.keys()
+    ]
     return need.table_mem_mb(input_mb(input, *names), attempt)
 
 
@@ -327,7 +338,9 @@ def slices_mem_mb(wildcards, input, threads, attempt):
     from synergyseg.data.ct import volume_voxels
     from synergyseg.data.slicing import find_records
 
-    records = find_records("kits19", raw_root(wildcards), cases=kits_case_list(wildcards))
+    records = find_records(
+        "kits19", raw_root(wildcards), cases=kits_case_list(wildcards)
+    )
     voxels = max(volume_voxels(record.imaging) for record in records)
     return need.slices_mem_mb(voxels, threads, attempt)
 
@@ -372,6 +385,13 @@ def cam_settings():
 
 FIGURES = ["segmentation", "gradcam", "synergy", "qq", "distributions", "training"]
 FIGURES += ["depletion"] if DEPLETIONS else []
+
+
+def depletion_figure_files():
+    """The depletion plot (Table 3 as a picture), when there are depletion regimes."""
+    if not DEPLETIONS:
+        return {}
+    return figure_files("depletion", "Depletion", "Table 3 as a plot")
 
 
 def figure_files(name, subcategory, label, prefix=True):

@@ -3,17 +3,18 @@
 
 rule score_predictions:
     input:
+        **store_files(),
         predictions=regime_predictions(),
         split="results/{dataset}/splits/{regime}.csv",
-        **store_files(),
         code=script_code("score_predictions"),
     output:
-        metrics=regime_metrics(),
         **synergy_output(),
+        metrics=regime_metrics(),
     log:
         "logs/score_predictions/{dataset}/{regime}.log",
     benchmark:
         "benchmarks/score_predictions/{dataset}/{regime}.tsv"
+    priority: 30
     conda:
         "../envs/synergyseg.yaml"
     resources:
@@ -25,31 +26,37 @@ rule score_predictions:
         "../workflow/scripts/score_predictions.py"
 
 
-rule regime_statistics:
+rule compute_statistics:
     input:
         metrics=expand(
-            "results/{{dataset}}/metrics/{{regime}}/{init}/rep{rep}.csv",
+            "results/{{dataset}}/metrics/{regime}/{init}/rep{rep}.csv",
+            regime=REGIMES,
             init=["lmi", "tii"],
             rep=REPLICATES,
         ),
-        code=script_code("regime_statistics"),
+        code=script_code("compute_statistics"),
     output:
-        per_image="results/{dataset}/stats/{regime}/per_image.csv",
-        tests="results/{dataset}/stats/{regime}/tests.csv",
-        normality="results/{dataset}/stats/{regime}/normality.csv",
+        per_image=expand(
+            "results/{{dataset}}/stats/{regime}/per_image.csv", regime=REGIMES
+        ),
+        tests=expand("results/{{dataset}}/stats/{regime}/tests.csv", regime=REGIMES),
+        normality=expand(
+            "results/{{dataset}}/stats/{regime}/normality.csv", regime=REGIMES
+        ),
     log:
-        "logs/regime_statistics/{dataset}/{regime}.log",
+        "logs/compute_statistics/{dataset}.log",
     conda:
         "../envs/synergyseg.yaml"
     resources:
         mem_mb=statistics_mem_mb,
     params:
         stats=stats_settings(),
+        regimes=REGIMES,
     script:
-        "../workflow/scripts/regime_statistics.py"
+        "../workflow/scripts/compute_statistics.py"
 
 
-rule select_split:
+checkpoint select_split:
     input:
         metrics=expand(
             "results/{{dataset}}/metrics/{regime}/{init}/rep{rep}.csv",
@@ -62,6 +69,7 @@ rule select_split:
         "results/{dataset}/stats/split_selection.csv",
     log:
         "logs/select_split/{dataset}.log",
+    priority: 30
     conda:
         "../envs/synergyseg.yaml"
     resources:

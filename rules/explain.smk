@@ -32,6 +32,7 @@ rule choose_figure_images:
 
 rule explain_images:
     input:
+        **store_files(),
         selection="results/{dataset}/stats/split_selection.csv",
         images="results/{dataset}/cam/images.csv",
         splits=expand("results/{{dataset}}/splits/{regime}.csv", regime=SPLITS),
@@ -41,7 +42,6 @@ rule explain_images:
             init=["lmi", "tii"],
             rep=REPLICATES,
         ),
-        **store_files(),
         code=script_code("explain_images"),
     output:
         lmi="results/{dataset}/cam/lmi.npz",

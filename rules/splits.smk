@@ -9,6 +9,7 @@ rule split_data:
         "results/{dataset}/splits/split{index}.csv",
     log:
         "logs/split_data/{dataset}/split{index}.log",
+    priority: 30
     conda:
         "../envs/synergyseg.yaml"
     params:
@@ -26,6 +27,7 @@ rule deplete_split:
         "results/{dataset}/splits/train{percent}.csv",
     log:
         "logs/deplete_split/{dataset}/train{percent}.log",
+    priority: 30
     conda:
         "../envs/synergyseg.yaml"
     params:

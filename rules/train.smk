@@ -29,6 +29,7 @@ rule pretrain_encoder:
         "logs/pretrain_encoder/pretrained_encoder.log",
     benchmark:
         "benchmarks/pretrain_encoder/pretrained_encoder.tsv"
+    priority: 50
     conda:
         "../envs/synergyseg.yaml"
     threads: 2
@@ -46,17 +47,18 @@ if config["train"]["fuse"]:
 
     rule train_regime:
         input:
-            split="results/{dataset}/splits/{regime}.csv",
             **store_files(),
+            split="results/{dataset}/splits/{regime}.csv",
             weights=regime_weights,
             code=script_code("train_regime"),
         output:
-            regime_checkpoints(),
-        log:
-            main="logs/train_regime/{dataset}/{regime}.log",
+            models=regime_checkpoints(),
             histories=regime_histories(),
+        log:
+            "logs/train_regime/{dataset}/{regime}.log",
         benchmark:
             "benchmarks/train_regime/{dataset}/{regime}.tsv"
+        priority: 40
         conda:
             "../envs/synergyseg.yaml"
         threads: config["train"]["threads"]
@@ -78,17 +80,18 @@ else:
 
     rule train_model:
         input:
-            split="results/{dataset}/splits/{regime}.csv",
             **store_files(),
+            split="results/{dataset}/splits/{regime}.csv",
             weights=pretrained_weights,
             code=script_code("train_model"),
         output:
-            "results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
+            model="results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
+            history="results/{dataset}/models/{regime}/{init}/rep{rep}.history.csv",
         log:
-            main="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.log",
-            history="logs/train_model/{dataset}/{regime}/{init}/rep{rep}.epochs.csv",
+            "logs/train_model/{dataset}/{regime}/{init}/rep{rep}.log",
         benchmark:
             "benchmarks/train_model/{dataset}/{regime}/{init}/rep{rep}.tsv"
+        priority: 40
         conda:
             "../envs/synergyseg.yaml"
         threads: config["train"]["threads"]
@@ -108,9 +111,9 @@ else:
 
 rule predict:
     input:
+        **store_files(),
         models=regime_checkpoints(),
         split="results/{dataset}/splits/{regime}.csv",
-        **store_files(),
         code=script_code("predict"),
     output:
         regime_predictions(),
@@ -118,6 +121,7 @@ rule predict:
         "logs/predict/{dataset}/{regime}.log",
     benchmark:
         "benchmarks/predict/{dataset}/{regime}.tsv"
+    priority: 30
     conda:
         "../envs/synergyseg.yaml"
     threads: config["train"]["threads"]

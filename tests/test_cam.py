@@ -18,16 +18,16 @@ from synergyseg.cam import (
     explain_images,
     grad_cam,
     model_cams,
-    read_cams,
     replicate_average,
     resolve_layer,
 )
+from synergyseg.cam_files import read_cams
 from synergyseg.checkpoints import load_checkpoint
 from synergyseg.errors import InputDataError
+from synergyseg.manifests import read_split
 from synergyseg.masks import replicate_intersection
 from synergyseg.model import ModelSpec, VGGUNet, upsample_logits
 from synergyseg.predict import probabilities
-from synergyseg.splits import read_split
 from synergyseg.store import SliceStore, manifest_rows
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats as sps
-import torch
 from matplotlib import pyplot as plt
 from matplotlib.colorbar import Colorbar
 
@@ -24,7 +23,7 @@ from synergyseg.figures.panels import (
 )
 from synergyseg.figures.style import save_figure
 from synergyseg.imageio import read_rgb
-from synergyseg.splits import read_split
+from synergyseg.manifests import read_split
 from synergyseg.stats import normality
 
 GREEN, BLACK, RED, YELLOW = (OVERLAY_COLOURS[k] for k in ("TP", "TN", "FP", "FN"))
@@ -228,17 +227,18 @@ def test_distributions_count_every_image_and_mark_the_medians(rng):
     assert "(n = 39 LMI, 40 TII)" in dice_all.get_title()
 
 
-def test_training_curves_read_the_history_in_each_checkpoint(tmp_path):
+def test_training_curves_read_the_history_beside_each_checkpoint(tmp_path):
     paths = []
     for init in ("lmi", "tii"):
         for rep in (1, 2):
-            path = tmp_path / "models" / "split1" / init / f"rep{rep}.pt"
+            path = tmp_path / "models" / "split1" / init / f"rep{rep}.history.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
-            history = [
-                {"epoch": e, "train_loss": 1.0 / e + rep, "monitor_loss": 2.0 / e, "seconds": 1}
-                for e in (1, 2, 3)
-            ]
-            torch.save({"state_dict": {}, "meta": {"history": history}}, path)
+            pd.DataFrame(
+                [
+                    {"epoch": e, "train_loss": 1.0 / e + rep, "monitor_loss": 2.0 / e, "seconds": 1}
+                    for e in (1, 2, 3)
+                ]
+            ).to_csv(path, index=False)
             paths.append(path)
     table = histories(paths)
     assert len(table) == 12 and set(table["init"]) == {"lmi", "tii"}
@@ -246,6 +246,9 @@ def test_training_curves_read_the_history_in_each_checkpoint(tmp_path):
     lines = fig.axes[0].lines
     assert len(lines) == 8  # 2 inits × 2 replicates × (training, monitor)
     np.testing.assert_allclose(lines[0].get_ydata(), [2.0, 1.5, 1 / 3 + 1])
+    (tmp_path / "rep1.csv").write_text("epoch\n1\n")
+    with pytest.raises(InputDataError, match="is not named"):
+        histories([tmp_path / "rep1.csv"])
 
 
 def test_depletion_plot_draws_the_medians_per_training_share():

@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from synergyseg.model import ModelSpec, VGGUNet, build_model, upsample_logits
+from synergyseg.model import ModelSpec, VGGUNet, build_model, upsample_logits, vgg_layers
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,19 @@ def test_encoder_is_torchvision_vgg16_features_up_to_block_4():
     assert {k: v.shape for k, v in ours.state_dict().items()} == {
         k: v.shape for k, v in theirs.state_dict().items()
     }
+
+
+def test_vgg_layers_are_torchvisions_with_and_without_batchnorm():
+    """The layers are built locally (no torchvision import in jobs); torchvision's own
+    ``vgg16`` and ``vgg16_bn`` features are the reference, module by module."""
+    for ours, theirs in (
+        (vgg_layers(1.0), torchvision.models.vgg16(weights=None).features),
+        (vgg_layers(1.0, batch_norm=True), torchvision.models.vgg16_bn(weights=None).features),
+    ):
+        assert [repr(m) for m in ours] == [repr(m) for m in theirs]
+        assert {k: v.shape for k, v in ours.state_dict().items()} == {
+            k: v.shape for k, v in theirs.state_dict().items()
+        }
 
 
 def test_new_layers_use_glorot_uniform_zero_bias_and_keras_batchnorm():

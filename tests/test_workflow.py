@@ -111,6 +111,7 @@ def test_demo_produces_slices_splits_and_table_s2(demo):
     assert (demo / "benchmarks" / "make_slices" / "kidney.tsv").is_file()
     for init in ("tii", "lmi"):
         assert (demo / f"results/kidney/models/train40/{init}/rep2.pt").is_file()
+        assert (demo / "results/kidney/slices/images.npy").is_file()
         metrics = pd.read_csv(demo / f"results/kidney/metrics/train40/{init}/rep2.csv")
         assert list(metrics.columns) == [
             "slice_id",
@@ -126,7 +127,7 @@ def test_demo_produces_slices_splits_and_table_s2(demo):
             "precision",
         ]
         assert metrics.loc[metrics["label"] == "no kidney", "dice"].isna().all()
-        history = pd.read_csv(demo / f"logs/train_model/kidney/split1/{init}/rep1.epochs.csv")
+        history = pd.read_csv(demo / f"results/kidney/models/split1/{init}/rep1.history.csv")
         assert len(history) == config["datasets"]["kidney"]["epochs"]
 
 
@@ -171,7 +172,7 @@ def test_demo_explains_the_chosen_images_of_the_selected_split(demo):
     for dataset in DATASETS:
         selection = pd.read_csv(demo / "results" / dataset / "stats" / "split_selection.csv")
         chosen = f"split{int(selection.loc[selection['chosen'], 'split'].iloc[0])}"
-        cam_dir = demo / "results" / dataset / "cam" / chosen
+        cam_dir = demo / "results" / dataset / "cam"
         images = pd.read_csv(cam_dir / "images.csv", dtype={"slice_id": str})
         test_side = pd.read_csv(demo / "results" / dataset / "splits" / f"{chosen}.csv")
         test_ids = set(test_side.loc[test_side["subset"] == "test", "slice_id"].astype(str))
@@ -199,7 +200,8 @@ def test_demo_renders_every_panel_and_the_report(demo):
             assert (folder / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
         selection = pd.read_csv(demo / "results" / dataset / "stats" / "split_selection.csv")
         chosen = int(selection.loc[selection["chosen"], "split"].iloc[0])
-        images = pd.read_csv(demo / "results" / dataset / "cam" / f"split{chosen}" / "images.csv")
+        assert chosen in (1, 2)
+        images = pd.read_csv(demo / "results" / dataset / "cam" / "images.csv")
         config = yaml.safe_load((demo / "config" / "demo.yaml").read_text())
         size = config["datasets"][dataset]["slices"]
         width, height = panel_size(len(images), 6, size["height"] / size["width"])
@@ -223,7 +225,7 @@ def test_new_figure_settings_rerender_figures_only(demo, tmp_path):
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
     config["figures"]["dpi"] = 120
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
-    plots = {"plot_examples": 3, "plot_distributions": 3, "plot_training": 3, "plot_depletion": 3}
+    plots = {"plot_figures": 3}
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
     assert jobs == plots | {"all": 1}
 
@@ -231,7 +233,7 @@ def test_new_figure_settings_rerender_figures_only(demo, tmp_path):
     config["figures"]["cam"]["target"] = "all"
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    assert jobs == {"explain_images": 12, "plot_examples": 3, "all": 1}
+    assert jobs == {"explain_images": 3, "plot_figures": 3, "all": 1}
 
     jobs = plan_after_code_edit(demo, tmp_path / "style", "figures/style.py")
     assert jobs == plots | {"all": 1}
@@ -249,7 +251,13 @@ def test_rerun_from_scratch_is_byte_identical(demo, tmp_path):
     targets = [f"results/{d}/splits/split{k}.csv" for d in DATASETS for k in (1, 2)]
     snakemake(other, *targets, "--configfile", "config/demo.yaml")
     for dataset in DATASETS:
-        for name in ("slices/manifest.csv", "splits/split1.csv", "splits/split2.csv"):
+        for name in (
+            "slices/manifest.csv",
+            "slices/images.npy",
+            "slices/masks.npy",
+            "splits/split1.csv",
+            "splits/split2.csv",
+        ):
             first = (demo / "results" / dataset / name).read_bytes()
             assert first == (other / "results" / dataset / name).read_bytes(), (
                 f"{dataset}/{name} differs"
@@ -277,17 +285,32 @@ def test_editing_prediction_code_retrains_only_the_depletion_regimes(demo, tmp_p
         handle.write("\n# an edit\n")
     output = snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout
     jobs = planned_jobs(output)
-    assert jobs["predict"] == 36 and jobs["compute_metrics"] == 36
-    assert jobs["train_model"] == 12  # train40 only: 3 datasets x 2 inits x 2 replicates
+    assert jobs["predict"] == 9 and jobs["score_predictions"] == 9
+    assert jobs["train_regime"] == 3  # train40 only: one job per dataset, its 4 models
     trained = re.findall(r"output: results/\w+/models/(\w+)/", output)
     assert set(trained) == {"train40"}
     assert not {"make_slices", "split_data", "pretrain_encoder"} & set(jobs)
 
 
+def test_editing_metric_code_rescores_but_never_retrains(demo, tmp_path):
+    """The selection is re-run with the new metric code; it picks the same split, so the
+    depletion regime is neither re-depleted nor retrained (select_split is a checkpoint whose
+    consumer depends only on the selected split's manifest)."""
+    other = edited_copy(demo, tmp_path / "metrics")
+    with open(other / "src" / "synergyseg" / "metrics.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    snakemake(other, "--until", "select_split", "--configfile", "config/demo.yaml")
+    log = "\n".join(p.read_text() for p in (other / "logs" / "score_predictions").rglob("*.log"))
+    assert "scored" in log
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert not {"train_regime", "predict", "deplete_split", "split_data"} & set(jobs), jobs
+    assert jobs["score_predictions"] == 3  # the depletion regime's, not yet re-scored
+
+
 def test_editing_table_code_reruns_the_tables_only(demo, tmp_path):
     # and the depletion plot, which takes its training shares from Table 3's helper
     jobs = plan_after_code_edit(demo, tmp_path / "tables", "tables.py")
-    assert jobs == {"table_s2": 1, "make_tables": 1, "plot_depletion": 3, "all": 1}
+    assert jobs == {"make_tables": 1, "all": 1}
 
 
 def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
@@ -296,13 +319,7 @@ def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
     config["stats"]["alpha"] = 0.01
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
     # the tables and the figures that print test results; never Grad-CAM or the image panels
-    after_stats = {
-        "regime_statistics": 9,
-        "make_tables": 1,
-        "plot_distributions": 3,
-        "plot_depletion": 3,
-        "all": 1,
-    }
+    after_stats = {"compute_statistics": 3, "make_tables": 1, "plot_figures": 3, "all": 1}
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
     assert jobs == after_stats
 
@@ -313,7 +330,8 @@ def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
 def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):
     other = edited_copy(demo, tmp_path / "resources")
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
-    config["train"].update(threads=2, mem_mb=3000, runtime=60)
+    config["train"].update(threads=2, cuda_graphs=False)
+    config["resources"] = {"train_images_per_s": 50, "predict_images_per_s": 100}
     config["predict"]["batch_size"] = 7
     config["figures"]["cam"]["batch_size"] = 3
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
@@ -321,17 +339,20 @@ def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):
     assert "Nothing to be done" in result.stdout
 
 
-def test_full_protocol_dry_run_plans_270_gpu_training_jobs(tmp_path):
+def full_protocol_plan(workdir: Path, *extra: str) -> str:
+    return snakemake(workdir, "-n", "--configfile", "config/config.yaml", *extra).stdout
+
+
+def test_full_protocol_plans_270_checkpoints_in_a_lean_job_graph(tmp_path):
     workdir = copy_workflow(tmp_path / "full")
-    output = snakemake(workdir, "-n", "--configfile", "config/config.yaml").stdout
+    output = full_protocol_plan(workdir)
     jobs = planned_jobs(output)
     assert jobs == {
         "fetch_imagenet_weights": 1,
-        "train_model": 270,
-        "predict": 270,
-        "compute_metrics": 270,
-        "synergy": 27,
-        "regime_statistics": 27,
+        "train_regime": 27,  # 3 datasets x 9 regimes, each job its 5 replicates x 2 inits
+        "predict": 27,
+        "score_predictions": 27,
+        "compute_statistics": 3,
         "select_split": 3,
         "make_tables": 1,
         "download_kits19_case": 210,
@@ -343,19 +364,33 @@ def test_full_protocol_dry_run_plans_270_gpu_training_jobs(tmp_path):
         "split_data": 15,
         "deplete_split": 12,
         "table_s2": 1,
-        "choose_figure_images": 15,
-        "explain_images": 30,  # 3 datasets x 5 splits x 2 inits, each over its 5 replicates
-        "plot_examples": 3,
-        "plot_distributions": 3,
-        "plot_training": 3,
-        "plot_depletion": 3,
+        "choose_figure_images": 3,
+        "explain_images": 3,  # the selected split's images, both inits
+        "plot_figures": 3,
         "all": 1,
     }
-    blocks = output.split("rule ")
-    for rule, count in (("train_model", 270), ("predict", 270), ("explain_images", 30)):
+    assert sum(jobs.values()) <= 700
+    blocks = output.split("\nrule ")
+    checkpoints = set()
+    for rule, count in (("train_regime", 27), ("predict", 27), ("explain_images", 3)):
         gpu_blocks = [b for b in blocks if b.startswith(f"{rule}:")]
         assert len(gpu_blocks) == count
         assert all(re.search(r"resources: .*\bgpu=1\b", b) for b in gpu_blocks)
+    for block in blocks:
+        if block.startswith("train_regime:"):
+            output_line = re.search(r"output: (.*)", block).group(1)
+            checkpoints |= {path.strip() for path in output_line.split(",")}
+    assert len(checkpoints) == 270 and all(p.endswith(".pt") for p in checkpoints)
+
+
+def test_one_job_per_model_when_training_is_not_fused(tmp_path):
+    workdir = copy_workflow(tmp_path / "unfused")
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["train"]["fuse"] = False
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(full_protocol_plan(workdir))
+    assert jobs["train_model"] == 270 and "train_regime" not in jobs
+    assert sum(jobs.values()) <= 700
 
 
 def test_missing_gleason_data_stops_with_the_layout(tmp_path):

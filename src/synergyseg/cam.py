@@ -20,24 +20,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synergyseg.atomic import atomic_path
+from synergyseg.cam_files import CLASSES, chosen_test_rows, write_cams
 from synergyseg.checkpoints import load_checkpoint
-from synergyseg.errors import InputDataError
-from synergyseg.masks import THRESHOLD, foreground_probability, replicate_intersection
+from synergyseg.masks import THRESHOLD, replicate_intersection
 from synergyseg.model import VGGUNet, upsample_logits
-from synergyseg.preprocess import to_network_input
-from synergyseg.splits import read_split
+from synergyseg.preprocess import foreground_probability, to_network_input
 from synergyseg.store import SliceStore, manifest_rows
 
 log = logging.getLogger(__name__)
 
 TARGETS = ("predicted", "all")
-CLASSES = (0, 1)
 
 
 def default_layer(model: nn.Module) -> str:
@@ -148,21 +144,6 @@ def model_cams(
     return np.concatenate(maps).astype(np.float32), np.concatenate(masks)
 
 
-def chosen_test_rows(
-    split_csv: str | Path, images_csv: str | Path
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(choice table, split rows) of the images a figure shows, in the order of ``images_csv``;
-    an image that is not on the split's test side is an error naming the choice file."""
-    choice = pd.read_csv(images_csv, dtype={"slice_id": str, "label": str})
-    if "slice_id" not in choice.columns or choice.empty:
-        raise InputDataError(images_csv, "lists no slice_id to show")
-    rows = read_split(split_csv, "test").set_index("slice_id", drop=False)
-    missing = sorted(set(choice["slice_id"]) - set(rows.index))
-    if missing:
-        raise InputDataError(images_csv, f"slices {missing[:5]} are not on the test side")
-    return choice, rows.loc[choice["slice_id"]].reset_index(drop=True)
-
-
 def explain_images(
     checkpoints: Sequence[str | Path],
     split_csv: str | Path,
@@ -189,32 +170,11 @@ def explain_images(
         maps.append(m)
         masks.append(k)
         log.info("%s: Grad-CAM of %d images at %s", path, len(rows), layer_name)
-    with atomic_path(out, suffix=".npz") as tmp:
-        np.savez_compressed(
-            tmp,
-            slice_ids=rows["slice_id"].to_numpy(dtype=str),
-            cam=replicate_average(maps).astype(np.float32),
-            mask=replicate_intersection(masks),
-            replicates=np.int64(len(checkpoints)),
-            layer=np.array(layer_name),
-        )
-
-
-def read_cams(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of a Grad-CAM file, checked, with errors that name the file."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as err:
-        raise InputDataError(path, f"is not a readable Grad-CAM file ({err})") from err
-    needed = {"slice_ids", "cam", "mask", "replicates", "layer"}
-    if needed - set(arrays):
-        raise InputDataError(path, f"is not a Grad-CAM file: lacks {sorted(needed - set(arrays))}")
-    n = len(arrays["slice_ids"])
-    cam, mask = arrays["cam"], arrays["mask"]
-    if cam.ndim != 4 or cam.shape[:2] != (n, len(CLASSES)) or mask.shape != (n, *cam.shape[2:]):
-        raise InputDataError(
-            path, f"has cam {cam.shape} and mask {mask.shape} for {n} images (need N,2,H,W / N,H,W)"
-        )
-    arrays["slice_ids"] = arrays["slice_ids"].astype(str)
-    return arrays
+    write_cams(
+        out,
+        rows["slice_id"],
+        replicate_average(maps),
+        replicate_intersection(masks),
+        len(checkpoints),
+        layer_name,
+    )

@@ -94,3 +94,16 @@ def table_s2_from_splits(split_csvs: Sequence[str | Path]) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype={"case": str, "label": str})
         parts.append(label_table({path.stem: frame}, dataset=path.parts[-3]))
     return pd.concat(parts, ignore_index=True)
+
+
+def training_percents(
+    selected: str, regimes: Sequence[str], test_fraction: float
+) -> dict[str, int]:
+    """Training share (%) per regime for Table 3 and the depletion plot: the selected split at
+    its nominal 100·(1 − test_fraction), each depletion regime ``train<p>`` at p."""
+    percents = {selected: round(100 * (1 - test_fraction))}
+    for regime in regimes:
+        match = DEPLETION_REGIME.match(regime)
+        if match:
+            percents[regime] = int(match.group(1))
+    return percents

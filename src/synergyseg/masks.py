@@ -1,8 +1,9 @@
 """The one mask rule every stage shares: P(class 1) stored as uint8, foreground where >= 128.
 
-Predictions store round(255 · P); a pixel is foreground when that value is at least 128, i.e.
-P >= 0.5. Metrics, synergy, Grad-CAM ("the pixels the model assigns to class 1") and the figure
-panels all use this rule, and eq. 2 turns a model's replicate masks into the one it displays.
+Predictions store round(255 · P) (:func:`synergyseg.preprocess.foreground_probability`); a
+pixel is foreground when that value is at least 128, i.e. P >= 0.5. Metrics, synergy, Grad-CAM
+("the pixels the model assigns to class 1") and the figure panels all use this rule, and eq. 2
+turns a model's replicate masks into the one it displays. numpy only: scoring needs no torch.
 """
 
 from __future__ import annotations
@@ -10,15 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 THRESHOLD = 128  # uint8 value of P = 0.5
-
-
-def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
-    """P(class 1) as uint8 = round(255 · softmax) from logits (N, 2, H, W): the form every
-    prediction file stores, and (at >= THRESHOLD, i.e. P >= 0.5) the mask every stage scores."""
-    return torch.round(torch.softmax(logits.float(), dim=1)[:, 1] * 255).to(torch.uint8)
 
 
 def replicate_intersection(masks: Sequence[np.ndarray]) -> np.ndarray:

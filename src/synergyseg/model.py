@@ -21,10 +21,31 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.vgg import cfgs as VGG_CONFIGS
-from torchvision.models.vgg import make_layers
 
 VARIANTS = ("default", "full")
+# VGG-16's convolution widths ("M" = 2x2 max pooling), as torchvision's ``cfgs["D"]``. The
+# layers are built here rather than imported: importing torchvision's model zoo also imports
+# torch._dynamo, two seconds added to every job; tests check the layers equal torchvision's.
+VGG16_LAYERS = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+)
 # index just past the pooling layer of each VGG-16 block in torchvision's ``features``
 BLOCK_ENDS = (5, 10, 17, 24, 31)
 DECODER_CHANNELS = {"default": (512, 256, 128, 64), "full": (512, 256, 128, 64, 32)}
@@ -50,12 +71,28 @@ def scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
+def vgg_layers(width: float = 1.0, batch_norm: bool = False) -> nn.Sequential:
+    """torchvision's ``make_layers(cfgs["D"], batch_norm)``: conv3x3 (→ BatchNorm) → ReLU per
+    width, 2x2 max pooling per "M", channel counts scaled by ``width``."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for value in VGG16_LAYERS:
+        if value == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            continue
+        out = scaled(value, width)
+        layers.append(nn.Conv2d(channels, out, kernel_size=3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out))
+        layers.append(nn.ReLU(inplace=True))
+        channels = out
+    return nn.Sequential(*layers)
+
+
 def vgg16_features(width: float = 1.0, blocks: int = 5) -> nn.Sequential:
     """torchvision's VGG-16 ``features`` (same layer indices, so state-dict keys match),
     channel counts scaled by ``width``, truncated after ``blocks`` blocks."""
-    config = [v if v == "M" else scaled(v, width) for v in VGG_CONFIGS["D"]]
-    features = make_layers(config, batch_norm=False)
-    return features[: BLOCK_ENDS[blocks - 1]]
+    return vgg_layers(width)[: BLOCK_ENDS[blocks - 1]]
 
 
 def glorot_(module: nn.Module) -> None:

@@ -5,7 +5,8 @@ block while it is on the device: one job per regime instead of one per model, so
 the data loading and the device transfers are paid once for (typically) ten models. Memory is
 bounded by the block size, never by the number of test images. Each model's maps go to its own
 prediction file (:mod:`synergyseg.predictions`), compressed on worker threads while the device
-computes the next block.
+computes the next block. Each model predicts in the arithmetic it was trained in (recorded in
+its checkpoint: bf16 autocast or fp32).
 """
 
 from __future__ import annotations
@@ -21,28 +22,54 @@ import numpy as np
 import torch
 
 from synergyseg.checkpoints import load_checkpoint
-from synergyseg.masks import foreground_probability
+from synergyseg.manifests import read_split
 from synergyseg.model import VGGUNet, upsample_logits
 from synergyseg.predictions import PredictionWriter
-from synergyseg.preprocess import to_network_input
-from synergyseg.splits import read_split
+from synergyseg.preprocess import foreground_probability, to_network_input
 from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 256 << 20  # uint8 images plus every model's maps of one block stay near this
 
 
-def probabilities(
-    model: VGGUNet, images: np.ndarray, batch_size: int, device: torch.device
-) -> np.ndarray:
-    """P(class 1) as uint8 (N, H, W) for uint8 store rows (N, H, W, C), batched."""
-    out = []
+def autocast_for(meta: dict, device: torch.device):
+    """Predict in the arithmetic the model was trained in (bf16 autocast or fp32)."""
+    bf16 = meta.get("precision") == "bf16" and device.type == "cuda"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def block_maps(
+    models: Sequence[VGGUNet],
+    autocasts: Sequence,
+    images: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> list[np.ndarray]:
+    """P(class 1) as uint8 (k, H, W) of every model for one block of store rows (k, H, W, C).
+
+    The block goes to the device once and each batch is normalised once for all models; the
+    maps stay on the device until the block is done, so each model costs one copy back.
+    """
+    on_device = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    count, height, width = images.shape[:3]
+    maps = [torch.empty((count, height, width), dtype=torch.uint8, device=device) for _ in models]
     with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            x = to_network_input(images[start : start + batch_size], device)
-            logits = upsample_logits(model(x), tuple(x.shape[-2:]))
-            out.append(foreground_probability(logits).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, *images.shape[1:3]), np.uint8)
+        for start in range(0, count, batch_size):
+            x = to_network_input(on_device[start : start + batch_size], device)
+            for model, autocast, out in zip(models, autocasts, maps, strict=True):
+                with autocast:
+                    logits = model(x)
+                logits = upsample_logits(logits, (height, width))
+                out[start : start + len(x)] = foreground_probability(logits)
+    return [m.cpu().numpy() for m in maps]
+
+
+def probabilities(
+    model: VGGUNet, images: np.ndarray, batch_size: int, device: torch.device, meta=None
+) -> np.ndarray:
+    """P(class 1) as uint8 (N, H, W) of one model for uint8 store rows (N, H, W, C)."""
+    model = model.to(device)
+    return block_maps([model], [autocast_for(meta or {}, device)], images, batch_size, device)[0]
 
 
 def predict_regime(
@@ -59,10 +86,11 @@ def predict_regime(
         raise ValueError("give one output file per checkpoint")
     torch.set_num_threads(threads)
     device = torch.device(device)
-    models = []
+    models, autocasts = [], []
     for path in checkpoints:
-        model, _ = load_checkpoint(path)
+        model, meta = load_checkpoint(path)
         models.append(model.to(device).to(memory_format=torch.channels_last))
+        autocasts.append(autocast_for(meta, device))
     rows = read_split(split_csv, "test")
     store = SliceStore(store_dir)
     # one block: its uint8 images and every model's uint8 maps
@@ -75,8 +103,7 @@ def predict_regime(
         ]
         pending = []
         for _, block_rows in blocks(manifest_rows(rows), per_block):
-            images = store.images(block_rows)
-            maps = [probabilities(model, images, batch_size, device) for model in models]
+            maps = block_maps(models, autocasts, store.images(block_rows), batch_size, device)
             for future in pending:  # the previous block is compressed while this one ran
                 future.result()
             pending = [pool.submit(w.write, m) for w, m in zip(writers, maps, strict=True)]

@@ -1,4 +1,4 @@
-"""Network input conventions shared by training, prediction and pretraining.
+"""Network input and output conventions shared by training, prediction and pretraining.
 
 Preprocessing is identical for TII and LMI (ImageNet mean/std, gray repeated to 3 channels),
 so the initial weights are the only difference between the two.
@@ -30,6 +30,12 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     x = images.float() / 255.0
     mean, std = _statistics(x.device)
     return (x - mean) / std
+
+
+def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
+    """P(class 1) as uint8 = round(255 · softmax) from logits (N, 2, H, W): the form every
+    prediction file stores; at >= masks.THRESHOLD (P >= 0.5) the mask every stage scores."""
+    return torch.round(torch.softmax(logits.float(), dim=1)[:, 1] * 255).to(torch.uint8)
 
 
 def to_network_input(images, device: torch.device) -> torch.Tensor:

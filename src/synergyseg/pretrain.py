@@ -20,11 +20,9 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from torchvision.models.vgg import cfgs as VGG_CONFIGS
-from torchvision.models.vgg import make_layers
 
 from synergyseg.atomic import atomic_path
-from synergyseg.model import scaled, vgg16_features
+from synergyseg.model import scaled, vgg16_features, vgg_layers
 from synergyseg.preprocess import normalise
 
 log = logging.getLogger(__name__)
@@ -121,8 +119,7 @@ class EncoderClassifier(nn.Module):
 
     def __init__(self, width: float, n_classes: int):
         super().__init__()
-        config = [v if v == "M" else scaled(v, width) for v in VGG_CONFIGS["D"]]
-        self.features = make_layers(config, batch_norm=True)
+        self.features = vgg_layers(width, batch_norm=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(scaled(512, width), n_classes)
         for layer in self.modules():

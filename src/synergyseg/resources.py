@@ -28,6 +28,9 @@ PIXELS_512 = 512 * 512
 # 2-D sources are sized for their largest possible image rather than read up front: 50
 # megapixels covers ISIC (up to ~30 MP) and Gleason2019 cores (~5120 x 5120)
 LARGEST_IMAGE_PIXELS = 50_000_000
+# bytes per voxel a CT case holds while it is sliced (bench/scale.py): the volume and its
+# segmentation as read, their arrays, and the finished uint8 slices and masks
+SLICE_BYTES_PER_PIXEL = 16
 
 
 def _declare(megabytes: float, attempt: int) -> int:
@@ -35,10 +38,10 @@ def _declare(megabytes: float, attempt: int) -> int:
 
 
 def slices_mem_mb(largest_record_pixels: int, threads: int, attempt: int = 1) -> int:
-    """make_slices: ``threads`` records being sliced (~24 bytes per voxel or pixel while a
-    volume is read, windowed, padded and resized) and up to 2 x ``threads`` finished ones
-    waiting for the store (2 bytes per voxel: uint8 slice and mask)."""
-    per_record = largest_record_pixels * (24 * threads + 2 * 2 * threads)
+    """make_slices: up to ``threads`` + 1 records in memory at once, each costing
+    SLICE_BYTES_PER_PIXEL of its largest (a CT volume is read whole, then windowed, padded
+    and resized slab by slab)."""
+    per_record = largest_record_pixels * SLICE_BYTES_PER_PIXEL * (threads + 1)
     return _declare(BASE_MB["python"] + 200 + per_record / MB, attempt)
 
 

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from synergyseg.atomic import write_csv
+from synergyseg.manifests import read_split
 from synergyseg.masks import THRESHOLD
 from synergyseg.metrics import image_metrics
 from synergyseg.predictions import PredictionReader
-from synergyseg.splits import read_split
 from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
 from synergyseg.synergy import COMBINATIONS, synergy_block, synergy_frame
 

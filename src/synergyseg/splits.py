@@ -15,13 +15,10 @@ A split manifest is the slice manifest with one more column, ``subset`` (train/t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
-
-from synergyseg.errors import InputDataError
 
 
 @dataclass(frozen=True)
@@ -100,14 +97,3 @@ def deplete(
         )
     kept = _draw(units[mask], labels[mask], n_keep, seed, settings.stratify)
     return _with_subset(previous.drop(columns="subset"), kept, settings.group_by_case)
-
-
-def read_split(split_csv: str | Path, subset: str) -> pd.DataFrame:
-    """Rows of one side (train/test) of a split manifest, in manifest order."""
-    table = pd.read_csv(split_csv, dtype={"case": str, "label": str, "slice_id": str})
-    if "subset" not in table.columns:
-        raise InputDataError(split_csv, "is not a split manifest (no 'subset' column)")
-    rows = table[table["subset"] == subset].reset_index(drop=True)
-    if rows.empty:
-        raise InputDataError(split_csv, f"has no {subset} rows")
-    return rows

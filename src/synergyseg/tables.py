@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from synergyseg.atomic import write_csv, write_text
-from synergyseg.label_tables import DEPLETION_REGIME, SPLIT_REGIME, markdown, regime_order
+from synergyseg.label_tables import (
+    DEPLETION_REGIME,
+    SPLIT_REGIME,
+    markdown,
+    regime_order,
+    training_percents,
+)
 from synergyseg.selection import practical_mark, read_selection
 from synergyseg.stats import holm
 from synergyseg.synergy import synergy_summary
@@ -98,19 +104,6 @@ def table2(tests: dict[str, pd.DataFrame], high_score: float, threshold: float) 
                 }
             )
     return pd.DataFrame(rows)
-
-
-def training_percents(
-    selected: str, regimes: Sequence[str], test_fraction: float
-) -> dict[str, int]:
-    """Training share (%) per regime for Table 3 and the depletion plot: the selected split at
-    its nominal 100·(1 − test_fraction), each depletion regime ``train<p>`` at p."""
-    percents = {selected: round(100 * (1 - test_fraction))}
-    for regime in regimes:
-        match = DEPLETION_REGIME.match(regime)
-        if match:
-            percents[regime] = int(match.group(1))
-    return percents
 
 
 def table3(tests: dict[str, dict[str, pd.DataFrame]], percents: dict[str, int]) -> pd.DataFrame:

@@ -26,12 +26,12 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torchvision
 
 from synergyseg import __version__
 from synergyseg.atomic import atomic_path, write_csv
@@ -133,7 +133,7 @@ def library_versions() -> dict[str, str]:
     return {
         "synergyseg": __version__,
         "torch": str(torch.__version__),
-        "torchvision": str(torchvision.__version__),
+        "torchvision": metadata.version("torchvision"),
         "numpy": str(np.__version__),
         "python": platform.python_version(),
     }

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
+from synergyseg.manifests import read_split
 from synergyseg.preprocess import normalise
-from synergyseg.splits import read_split
 from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
 
 log = logging.getLogger(__name__)
@@ -80,11 +79,11 @@ def unpack_bits(packed: torch.Tensor, width: int) -> torch.Tensor:
 
 def flip(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
     """Flip each sample of x (N, ..., H, W) horizontally / vertically where ``flips`` (N, 2)
-    says so (torchvision's flips; images and masks get the same ones, so they stay aligned).
-    The choice is a tensor, not a Python branch, so the step stays capturable as a CUDA graph."""
+    says so; images and masks get the same flips, so they stay aligned. The choice is a
+    tensor, not a Python branch, so the step stays capturable as a CUDA graph."""
     shape = (-1,) + (1,) * (x.dim() - 1)
-    x = torch.where(flips[:, 0].view(shape), TF.horizontal_flip(x), x)
-    return torch.where(flips[:, 1].view(shape), TF.vertical_flip(x), x)
+    x = torch.where(flips[:, 0].view(shape), x.flip(-1), x)
+    return torch.where(flips[:, 1].view(shape), x.flip(-2), x)
 
 
 class TrainingData:

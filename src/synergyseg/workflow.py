@@ -14,11 +14,12 @@ def redirect_logging(log_path: str | Path | None, level: int = logging.INFO) -> 
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
     logging.basicConfig(
-        level=level,
+        level=logging.WARNING,  # libraries' chatter (fontTools subsets every PDF font)
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=handlers,
         force=True,
     )
+    logging.getLogger("synergyseg").setLevel(level)
 
     def log_uncaught(kind, value, traceback):
         logging.getLogger("synergyseg").error(

@@ -6,7 +6,7 @@ from synergyseg.gpu import select_device
 from synergyseg.train import TrainSpec, train_model
 from synergyseg.workflow import redirect_logging
 
-redirect_logging(snakemake.log.main)
+redirect_logging(snakemake.log[0])
 wildcards, params = snakemake.wildcards, snakemake.params
 spec = TrainSpec.from_params(
     params.train,
@@ -23,8 +23,8 @@ train_model(
     spec,
     split_csv=snakemake.input.split,
     store_dir=Path(snakemake.input.store_images).parent,
-    out=snakemake.output[0],
-    history_csv=snakemake.log.history,
+    out=snakemake.output.model,
+    history_csv=snakemake.output.history,
     weights=snakemake.input.weights or None,
     device=device,
     threads=snakemake.threads,

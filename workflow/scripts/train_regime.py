@@ -6,7 +6,7 @@ from synergyseg.gpu import select_device
 from synergyseg.train import TrainSpec, train_models
 from synergyseg.workflow import redirect_logging
 
-redirect_logging(snakemake.log.main)
+redirect_logging(snakemake.log[0])
 wildcards, params = snakemake.wildcards, snakemake.params
 specs = [
     TrainSpec.from_params(
@@ -26,8 +26,8 @@ train_models(
     specs,
     split_csv=snakemake.input.split,
     store_dir=Path(snakemake.input.store_images).parent,
-    outs=list(snakemake.output),
-    history_csvs=list(snakemake.log.histories),
+    outs=list(snakemake.output.models),
+    history_csvs=list(snakemake.output.histories),
     weights=snakemake.input.weights or None,
     device=device,
     threads=snakemake.threads,

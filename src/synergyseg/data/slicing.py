@@ -32,6 +32,7 @@ from synergyseg.store import StoreWriter
 
 MANIFEST_COLUMNS = ["slice_id", "row", "image", "mask", "case", "label", "foreground_pixels"]
 KITS_LABELS = frozenset({0, 1, 2})  # background, kidney, tumour
+SLAB = 32  # axial slices windowed and resized at a time
 
 
 @dataclass(frozen=True)
@@ -125,17 +126,21 @@ def slice_volume(record: sources.VolumeRecord, settings: SliceSettings) -> list[
             record.segmentation,
             f"segmentation has shape {seg.shape} (slices, rows, cols), the imaging {hu.shape}",
         )
-    unexpected = sorted(set(np.unique(seg).tolist()) - KITS_LABELS)
-    if unexpected:
-        raise InputDataError(record.segmentation, f"labels {unexpected} outside {{0, 1, 2}}")
     lower, upper = settings.ct_window
-    gray = ct.pad_to_square(ct.window_to_uint8(hu, lower, upper), fill=0)
-    mask = ct.pad_to_square((seg > 0).astype(np.uint8), fill=0)
     rows = []
-    for index in range(gray.shape[0]):
-        image, target = resize_pair(gray[index], mask[index], settings.width, settings.height)
-        label = "kidney" if target.any() else "no kidney"
-        rows.append(Slice(f"{record.case}_s{index:04d}", image, target, record.case, label))
+    # slab by slab, so the float and padded temporaries never cover the whole volume
+    for start in range(0, hu.shape[0], SLAB):
+        labels = seg[start : start + SLAB]
+        unexpected = sorted(set(np.unique(labels).tolist()) - KITS_LABELS)
+        if unexpected:
+            raise InputDataError(record.segmentation, f"labels {unexpected} outside {{0, 1, 2}}")
+        gray = ct.pad_to_square(ct.window_to_uint8(hu[start : start + SLAB], lower, upper), fill=0)
+        mask = ct.pad_to_square((labels > 0).astype(np.uint8), fill=0)
+        for offset in range(gray.shape[0]):
+            image, target = resize_pair(gray[offset], mask[offset], settings.width, settings.height)
+            label = "kidney" if target.any() else "no kidney"
+            slice_id = f"{record.case}_s{start + offset:04d}"
+            rows.append(Slice(slice_id, image, target, record.case, label))
     return rows
 
 
@@ -168,13 +173,13 @@ def find_records(
 
 def ordered_map(function: Callable, items: list, threads: int) -> Iterator:
     """``function`` over ``items`` on ``threads`` threads, results in input order, with at most
-    2 x ``threads`` results held at once (a CT case is hundreds of MB of slices)."""
+    ``threads`` + 1 results held at once (a CT case is hundreds of MB of slices)."""
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         pending: deque = deque()
         try:
             for item in items:
                 pending.append(pool.submit(function, item))
-                if len(pending) >= 2 * max(1, threads):
+                if len(pending) > max(1, threads):
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()

@@ -13,29 +13,24 @@ from matplotlib.lines import Line2D
 
 from synergyseg.errors import InputDataError
 from synergyseg.figures.style import INIT_COLOURS, INIT_NAMES, METRIC_NAMES, new_figure
-from synergyseg.weights import safe_load
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "monitor_loss"]
-MODEL_PATH = re.compile(r"(?P<regime>[^/]+)/(?P<init>tii|lmi)/rep(?P<rep>\d+)\.pt$")
+HISTORY_PATH = re.compile(r"(?P<regime>[^/]+)/(?P<init>tii|lmi)/rep(?P<rep>\d+)\.history\.csv$")
 
 
-def training_history(checkpoint: str | Path) -> pd.DataFrame:
-    """Loss per epoch stored in a finished checkpoint (its tensors are mapped, not read)."""
-    meta = safe_load(checkpoint, mmap=True).get("meta", {})
-    if "history" not in meta:
-        raise InputDataError(checkpoint, "is not a synergyseg checkpoint (no training history)")
-    return pd.DataFrame(meta["history"]).reindex(columns=HISTORY_COLUMNS)
-
-
-def histories(checkpoints: Sequence[str | Path]) -> pd.DataFrame:
-    """Long table: regime, init, rep, epoch, train_loss, monitor_loss of every checkpoint
-    named ``…/<regime>/<init>/rep<k>.pt``."""
+def histories(history_csvs: Sequence[str | Path]) -> pd.DataFrame:
+    """Long table: regime, init, rep, epoch, train_loss, monitor_loss of every training
+    history named ``…/<regime>/<init>/rep<k>.history.csv`` (written beside each checkpoint)."""
     frames = []
-    for path in checkpoints:
-        match = MODEL_PATH.search(Path(path).as_posix())
+    for path in history_csvs:
+        match = HISTORY_PATH.search(Path(path).as_posix())
         if match is None:
-            raise InputDataError(path, "is not named <regime>/<init>/rep<k>.pt")
-        frame = training_history(path)
+            raise InputDataError(path, "is not named <regime>/<init>/rep<k>.history.csv")
+        frame = pd.read_csv(path)
+        missing = sorted(set(HISTORY_COLUMNS) - set(frame.columns))
+        if missing:
+            raise InputDataError(path, f"is not a training history (lacks {missing})")
+        frame = frame[HISTORY_COLUMNS]
         frame.insert(0, "rep", int(match["rep"]))
         frame.insert(0, "init", match["init"])
         frame.insert(0, "regime", match["regime"])
@@ -45,7 +40,7 @@ def histories(checkpoints: Sequence[str | Path]) -> pd.DataFrame:
 
 def training_figure(history: pd.DataFrame, regimes: Sequence[str], title: str) -> Figure:
     """Loss per epoch, one panel per regime: every replicate of both inits, training loss
-    solid and the held-out monitor loss dashed."""
+    solid and the loss of the fixed monitoring sample (in eval mode) dashed."""
     n_cols = min(len(regimes), 3)
     n_rows = math.ceil(len(regimes) / n_cols)
     fig = new_figure(2.6 * n_cols + 0.3, 2.2 * n_rows + 0.8)
@@ -69,7 +64,7 @@ def training_figure(history: pd.DataFrame, regimes: Sequence[str], title: str) -
     ]
     handles += [
         Line2D([], [], color="0.3", label="training loss"),
-        Line2D([], [], color="0.3", ls="--", label="monitor loss (held-out training images)"),
+        Line2D([], [], color="0.3", ls="--", label="monitoring sample (eval mode)"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     fig.suptitle(title)

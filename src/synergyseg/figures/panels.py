@@ -17,7 +17,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from synergyseg.cam import CLASSES, chosen_test_rows, read_cams
+from synergyseg.cam_files import CLASSES, chosen_test_rows, read_cams
 from synergyseg.errors import InputDataError
 from synergyseg.figures.overlay import CAM_COLOURMAP, heat_overlay, overlay, overlay_legend
 from synergyseg.figures.style import INIT_NAMES, new_figure

@@ -1,0 +1,64 @@
+"""Wall time of the demo (what `make demo` runs, installation excluded) from a fresh clone.
+
+Clones the repository at HEAD (and, with --baseline REF, at an earlier commit, timed in the same
+run), runs the workflow on config/demo.yaml with --cores 2 and then the report, with this
+environment's Snakemake, and prints each wall time, its job count and the ratio to the baseline.
+
+    python bench/demo_time.py --baseline a5a98fe
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed_demo(ref: str, cores: int) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        subprocess.run(["git", "-C", str(clone), "checkout", "-q", ref], check=True)
+        snakemake = [sys.executable, "-m", "snakemake", "--configfile", "config/demo.yaml"]
+        started = time.perf_counter()
+        run = subprocess.run(
+            [*snakemake, "--cores", str(cores)], cwd=clone, capture_output=True, text=True
+        )
+        if run.returncode != 0:
+            raise RuntimeError(f"demo at {ref} failed:\n{run.stderr[-3000:]}")
+        subprocess.run(
+            [*snakemake, "--report", "results/report.html"],
+            cwd=clone,
+            check=True,
+            capture_output=True,
+        )
+        seconds = time.perf_counter() - started
+        jobs = re.findall(r"(\d+) of (\d+) steps \(100%\) done", run.stderr)
+        return seconds, int(jobs[-1][1]) if jobs else -1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=None, help="an earlier commit to time as well")
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args()
+    head, head_jobs = timed_demo("HEAD", args.cores)
+    line = f"demo at HEAD: {head:6.0f} s ({head / 60:.1f} min), {head_jobs} jobs"
+    if args.baseline:
+        base, base_jobs = timed_demo(args.baseline, args.cores)
+        print(
+            f"demo at {args.baseline} (baseline): {base:6.0f} s ({base / 60:.1f} min), "
+            f"{base_jobs} jobs   x 1.00"
+        )
+        line += f"   x {base / head:4.2f}"
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

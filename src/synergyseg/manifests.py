@@ -1,0 +1,24 @@
+"""Reading split manifests: the rows of one side of a split, as every later stage needs them.
+
+Kept apart from :mod:`synergyseg.splits` (which draws splits with scikit-learn) so the jobs
+that only read a split neither import scikit-learn nor re-run when the drawing code changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from synergyseg.errors import InputDataError
+
+
+def read_split(split_csv: str | Path, subset: str) -> pd.DataFrame:
+    """Rows of one side (train/test) of a split manifest, in manifest order."""
+    table = pd.read_csv(split_csv, dtype={"case": str, "label": str, "slice_id": str})
+    if "subset" not in table.columns:
+        raise InputDataError(split_csv, "is not a split manifest (no 'subset' column)")
+    rows = table[table["subset"] == subset].reset_index(drop=True)
+    if rows.empty:
+        raise InputDataError(split_csv, f"has no {subset} rows")
+    return rows
