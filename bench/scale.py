@@ -1,14 +1,18 @@
 """Peak memory and time per image of every stage, measured here and projected to paper size.
 
-Each stage's real code runs in a fresh process on synthetic data with the study's image sizes
-(512x512 CT slices, 608x416 photographs) at two image counts, n and 4n. Peak private memory
-(RssAnon: what a job must be given; the slice store's pages are shared page cache) is sampled
-every 2 ms. A straight line through the two peaks gives the memory per image, which is
-projected to the study's image counts and printed beside the ``mem_mb`` the rule declares
-there (synergyseg.resources). Models are narrow (width 0.125) to keep CPU time low; the weights
-of ten full-width VGG16-UNets (10 x 49 MB) are added to the GPU rules' projections.
+Each stage's real code runs in a fresh process on synthetic data at the study's CT slice size
+(512x512) at two image counts, n and k·n. Peak private memory (RssAnon: what a job must be
+given; the slice store's pages are shared page cache) is sampled every 2 ms. The line through
+the two peaks gives the memory per image, which is projected to the study's image counts and
+printed beside the ``mem_mb`` the rule declares there (synergyseg.resources).
 
-    python bench/scale.py            # about five minutes on two cores
+Prediction and scoring work in blocks of images (256 MB in the workflow); here they run with
+32 MB blocks so that both counts span several blocks (their per-image memory is then what the
+result rows cost), and once more with 8 MB blocks to measure the memory per MB of block budget,
+which projects them to 256 MB blocks. Models are narrow (width 0.125) to keep CPU time low; the
+weights of ten full-width VGG16-UNets (10 x 49 MB) are added to the projections.
+
+    python bench/scale.py            # about four minutes on two cores
 """
 
 from __future__ import annotations
@@ -35,17 +39,22 @@ FULL_WIDTH_MODEL_MB = 49  # 12.3 M float32 parameters
 SLICE_THREADS = 8  # threads.slices of config/config.yaml
 
 
-def _child(stage: str, n: int, work: Path) -> dict:
-    """Run one stage on n images in this (fresh) process; peak RssAnon above the start."""
+def _child(stage: str, n: int, work: Path, block_mb: int) -> dict:
+    """Run one stage on n images in this (fresh) process, with the stage's block budget set
+    to ``block_mb``; peak RssAnon above the start."""
     import pandas as pd
     import torch
 
+    from synergyseg import predict as predict_module
+    from synergyseg import scoring as scoring_module
     from synergyseg.memory import PeakMemory, read_status
+
+    predict_module.BLOCK_BYTES = scoring_module.BLOCK_BYTES = block_mb * MB
 
     torch.set_num_threads(1)
     side = 512
     rng = np.random.default_rng(0)
-    result: dict = {"stage": stage, "n": n}
+    result: dict = {"stage": stage, "n": n, "block_mb": block_mb}
 
     def store(count, channels=1, height=side, width=side):
         from synergyseg.store import StoreWriter
@@ -114,8 +123,8 @@ def _child(stage: str, n: int, work: Path) -> dict:
     elif stage == "predict":
         from synergyseg import predict
 
-        checkpoints, folder, csv = models(2), store(n), split(n)
-        outs = [work / f"p{n}_{k}.npz" for k in range(2)]
+        checkpoints, folder, csv = models(1), store(n), split(n)
+        outs = [work / f"p{n}_{k}.npz" for k in range(1)]
         run = lambda: predict.predict_regime(checkpoints, csv, folder, outs, 8)  # noqa: E731
     elif stage == "score":
         from synergyseg.predictions import PredictionWriter
@@ -167,9 +176,9 @@ def _child(stage: str, n: int, work: Path) -> dict:
     return result
 
 
-def measure(stage: str, n: int, work: Path) -> dict:
+def measure(stage: str, n: int, work: Path, block_mb: int = 256) -> dict:
     output = subprocess.run(
-        [sys.executable, __file__, "--child", stage, str(n), str(work)],
+        [sys.executable, __file__, "--child", stage, str(n), str(work), str(block_mb)],
         check=True,
         capture_output=True,
         text=True,
@@ -177,51 +186,65 @@ def measure(stage: str, n: int, work: Path) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-STAGES = {  # stage: (n, unit of n)
-    "slices": (24, "slices of 512x512 in one CT case"),
-    "train": (64, "training images of 512x512 (one pass, data read per batch)"),
-    "predict": (16, "test images of 512x512, 2 models"),
-    "score": (32, "test images of 512x512, 10 models"),
-    "statistics": (2000, "per-image rows x 10 models"),
+STAGES = {  # stage: (n, times n for the second measurement, unit of n)
+    "slices": (24, 4, "slices of 512x512 in one CT case"),
+    "train": (64, 4, "training images of 512x512 (one pass, data read per batch)"),
+    "predict": (80, 4, "test images of 512x512, 1 model"),
+    "score": (16, 16, "test images of 512x512, 10 models"),
+    "statistics": (2000, 4, "per-image rows x 10 models"),
 }
+BLOCKED = ("predict", "score")  # measured with 32 MB blocks, and with 8 MB blocks once more
+SMALL_BLOCK_MB, LARGER_BLOCK_MB, REAL_BLOCK_MB = 8, 32, 256
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", nargs=3, metavar=("STAGE", "N", "WORK"))
+    parser.add_argument("--child", nargs=4, metavar=("STAGE", "N", "WORK", "BLOCK_MB"))
     parser.add_argument("--stages", nargs="+", default=list(STAGES))
     args = parser.parse_args()
     if args.child:
-        stage, n, work = args.child
-        print(json.dumps(_child(stage, int(n), Path(work))))
+        stage, n, work, block_mb = args.child
+        print(json.dumps(_child(stage, int(n), Path(work), int(block_mb))))
         return
-    slopes = {}
+    measured = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print(f"{'stage':11s} {'n':>6s} {'4n':>6s}  peak above start (MB)  per image  time/image")
+        print(f"{'stage':11s} {'n':>6s} {'k·n':>6s}  peak above start (MB)  per image  time/image")
         for stage in args.stages:
-            n, unit = STAGES[stage]
-            small, large = measure(stage, n, work), measure(stage, 4 * n, work)
-            slope = (large["peak_mb"] - small["peak_mb"]) / (3 * n)
-            slopes[stage] = (small, large, slope)
+            n, times, unit = STAGES[stage]
+            block = LARGER_BLOCK_MB if stage in BLOCKED else REAL_BLOCK_MB
+            small, large = measure(stage, n, work, block), measure(stage, times * n, work, block)
+            slope = (large["peak_mb"] - small["peak_mb"]) / ((times - 1) * n)
+            measured[stage] = {"small": small, "large": large, "slope": slope}
+            blocks = f", {block} MB blocks" if stage in BLOCKED else ""
             print(
-                f"{stage:11s} {n:6d} {4 * n:6d}  {small['peak_mb']:8.1f} → {large['peak_mb']:8.1f}"
-                f"  {slope * 1024:7.1f} kB  {large['seconds'] / (4 * n) * 1000:8.2f} ms"
-                f"   ({unit}; job starts at {large['base_mb']:.0f} MB)"
+                f"{stage:11s} {n:6d} {times * n:6d}  {small['peak_mb']:8.1f} → {large['peak_mb']:8.1f}"
+                f"  {slope * 1024:7.1f} kB  {large['seconds'] / (times * n) * 1000:8.2f} ms"
+                f"   ({unit}{blocks}; job starts at {large['base_mb']:.0f} MB)"
             )
-    project(slopes)
+            if stage in BLOCKED:  # memory per MB of block budget, to project to 256 MB blocks
+                smaller = measure(stage, times * n, work, SMALL_BLOCK_MB)
+                per_block_mb = (large["peak_mb"] - smaller["peak_mb"]) / (
+                    LARGER_BLOCK_MB - SMALL_BLOCK_MB
+                )
+                measured[stage]["per_block_mb"] = max(per_block_mb, 1.0)
+                print(
+                    f"{'':11s} {'':6s} {times * n:6d}  {smaller['peak_mb']:8.1f} with "
+                    f"{SMALL_BLOCK_MB} MB blocks: {per_block_mb:.1f} MB per MB of block budget"
+                )
+    project(measured)
 
 
-def project(slopes: dict) -> None:
+def project(measured: dict) -> None:
     """Projected peak at paper size beside what each rule declares there."""
-    print("\nprojected at paper size (MB; declared = synergyseg.resources, attempt 1)")
+    print("\nprojected peak at paper size (MB) and what the rule declares (attempt 1)")
 
     def row(rule, case, projected, declared):
         verdict = "ok" if projected <= declared else "OVER"
-        print(f"  {rule:18s} {case:34s} {projected:9.0f} {declared:9.0f}  {verdict}")
+        print(f"  {rule:18s} {case:36s} {projected:9.0f} {declared:9.0f}  {verdict}")
 
-    if "slices" in slopes:
-        small, _, slope = slopes["slices"]
+    if "slices" in measured:
+        small, slope = measured["slices"]["small"], measured["slices"]["slope"]
         per_pixel = slope * MB / (512 * 512)
         for slices in (300, 1000):
             pixels = slices * 512 * 512
@@ -229,32 +252,37 @@ def project(slopes: dict) -> None:
             declared = need.slices_mem_mb(pixels, SLICE_THREADS)
             row("make_slices", f"{slices}-slice case, {SLICE_THREADS} threads", projected, declared)
         print(f"  (slicing holds {per_pixel:.1f} bytes per voxel of a case)")
-    if "train" in slopes:
-        small, large, slope = slopes["train"]
-        models_mb = 10 * FULL_WIDTH_MODEL_MB * 4  # weights, 2 optimiser states, a saved copy
-        for case, _ in PAPER.items():
-            projected = large["total_mb"] + models_mb + 560
-            row(
-                "train_regime",
-                case.split(" (")[0] + " (host, CPU)",
-                projected,
-                need.train_mem_mb(10, gpu=False),
-            )
-    if "predict" in slopes:
-        small, large, slope = slopes["predict"]
+    if "train" in measured:
+        large = measured["train"]["large"]
+        # ten full-width models on the host: weights, 2 optimiser states, a copy when saved
+        models_mb = 10 * FULL_WIDTH_MODEL_MB * 4
+        projected = large["total_mb"] + models_mb + 560  # + the pretrained VGG16 file
+        row(
+            "train_regime",
+            "any regime (CPU; host of a GPU job)",
+            projected,
+            need.train_mem_mb(10, gpu=False),
+        )
+    for stage, rule in (("predict", "predict"), ("score", "score_predictions")):
+        if stage not in measured:
+            continue
+        m = measured[stage]
+        at_real_blocks = m["large"]["total_mb"] + m["per_block_mb"] * (
+            REAL_BLOCK_MB - LARGER_BLOCK_MB
+        )
         for case, n in PAPER.items():
-            projected = large["total_mb"] + slope * max(0, n - 4 * small["n"]) * 5
-            projected += 10 * FULL_WIDTH_MODEL_MB
-            row("predict", case, projected, need.predict_mem_mb(10, 512 * 512, 1, gpu=False))
-    if "score" in slopes:
-        small, large, slope = slopes["score"]
+            rows = max(0.0, m["slope"]) * max(0, n - m["large"]["n"])
+            if stage == "predict":
+                projected = at_real_blocks + rows + 10 * FULL_WIDTH_MODEL_MB
+                declared = need.predict_mem_mb(10, 512 * 512, 1, gpu=False)
+            else:
+                projected = at_real_blocks + rows
+                declared = need.score_mem_mb(n, 10)
+            row(rule, case, projected, declared)
+    if "statistics" in measured:
+        m = measured["statistics"]
         for case, n in PAPER.items():
-            projected = large["total_mb"] + slope * max(0, n - 4 * small["n"])
-            row("score_predictions", case, projected, need.score_mem_mb(n, 10))
-    if "statistics" in slopes:
-        small, large, slope = slopes["statistics"]
-        for case, n in PAPER.items():
-            projected = large["total_mb"] + slope * max(0, n - 4 * small["n"])
+            projected = m["large"]["total_mb"] + m["slope"] * max(0, n - m["large"]["n"])
             csv_mb = n * 10 * 160 / MB  # ~160 bytes per metric row on disk
             row("compute_statistics", case, projected, need.table_mem_mb(csv_mb))
 

@@ -1,4 +1,5 @@
-"""Peak memory of a block of code, as the kernel counts it (Linux ``/proc``), for benchmarks.
+"""Peak memory of a block of code, as the kernel counts it (Linux ``/proc``), and handing
+freed memory back to it between blocks.
 
 ``RssAnon`` is what a job must be given: its private memory (numpy and torch buffers, Python
 objects). Pages of the memory-mapped slice store are file-backed (``RssFile``): shared with
@@ -9,6 +10,8 @@ that can be missed, which is why benchmarks measure blocks of work, not single o
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import threading
 import time
 from pathlib import Path
@@ -58,3 +61,24 @@ class PeakMemory:
     @property
     def anon(self) -> int:
         return self.anon_total - self.start
+
+
+@functools.cache
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by finished blocks back to the kernel (glibc ``malloc_trim``).
+
+    glibc raises its mmap threshold after large arrays are freed, so the next blocks' arrays
+    come from the heap, and freed heap is kept: a long blocked loop's RSS then creeps up with
+    the number of blocks although nothing stays alive. Trimming after each block keeps the
+    peak at one block's worth.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -23,6 +23,7 @@ import torch
 
 from synergyseg.checkpoints import load_checkpoint
 from synergyseg.manifests import read_split
+from synergyseg.memory import release_freed_memory
 from synergyseg.model import VGGUNet, upsample_logits
 from synergyseg.predictions import PredictionWriter
 from synergyseg.preprocess import foreground_probability, to_network_input
@@ -106,6 +107,7 @@ def predict_regime(
             maps = block_maps(models, autocasts, store.images(block_rows), batch_size, device)
             for future in pending:  # the previous block is compressed while this one ran
                 future.result()
+            release_freed_memory()
             pending = [pool.submit(w.write, m) for w, m in zip(writers, maps, strict=True)]
         for future in pending:
             future.result()

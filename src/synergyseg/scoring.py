@@ -20,13 +20,25 @@ import pandas as pd
 from synergyseg.atomic import write_csv
 from synergyseg.manifests import read_split
 from synergyseg.masks import THRESHOLD
-from synergyseg.metrics import image_metrics
+from synergyseg.memory import release_freed_memory
+from synergyseg.metrics import COUNT_COLUMNS, METRIC_COLUMNS, image_metrics
 from synergyseg.predictions import PredictionReader
 from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
-from synergyseg.synergy import COMBINATIONS, synergy_block, synergy_frame
+from synergyseg.synergy import COMBINATIONS, SYNERGY_METRICS, synergy_block, synergy_frame
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 256 << 20  # one block: every model's maps and their boolean masks
+METRIC_TABLE_COLUMNS = [
+    "tp",
+    "fp",
+    "tn",
+    "fn",
+    "auroc",
+    "dice",
+    "sensitivity",
+    "specificity",
+    "precision",
+]
 
 
 def score_regime(
@@ -51,26 +63,40 @@ def score_regime(
     pixels = store.height * store.width
     size = block_size(pixels * 3 * len(readers), BLOCK_BYTES)
     streams = {key: reader.blocks(size) for key, reader in readers.items()}
-    metrics: dict = {key: [] for key in readers}
+    # results are kept as numpy rows per block (a small DataFrame per block costs kilobytes)
+    counts: dict = {key: [] for key in readers}
+    values: dict = {key: [] for key in readers}
     synergy: dict = {name: [] for name in COMBINATIONS}
     for _, block_rows in blocks(manifest_rows(rows), size):
         truth = store.masks(block_rows).astype(bool)
         probs = {key: next(stream) for key, stream in streams.items()}
         for key, block in probs.items():
-            metrics[key].append(image_metrics(block, truth))
+            table = image_metrics(block, truth)
+            counts[key].append(table[COUNT_COLUMNS].to_numpy())
+            values[key].append(table[METRIC_COLUMNS].to_numpy())
         if synergy_out is not None:
             binary = {
                 init: np.stack([probs[key] >= THRESHOLD for key in sorted(probs) if key[0] == init])
                 for init in ("lmi", "tii")
             }
             for name, table in synergy_block(binary, truth).items():
-                synergy[name].append(table)
-    for key, parts in metrics.items():
-        table = pd.concat(parts, ignore_index=True)
+                synergy[name].append(table[list(SYNERGY_METRICS)].to_numpy())
+        release_freed_memory()
+    for key in readers:
+        table = pd.concat(
+            [
+                pd.DataFrame(np.concatenate(counts[key]), columns=COUNT_COLUMNS),
+                pd.DataFrame(np.concatenate(values[key]), columns=METRIC_COLUMNS),
+            ],
+            axis=1,
+        )[METRIC_TABLE_COLUMNS]
         table.insert(0, "label", rows["label"].to_numpy())
         table.insert(0, "slice_id", rows["slice_id"].to_numpy())
         write_csv(table, metric_outs[key])
     if synergy_out is not None:
-        tables = {name: pd.concat(parts, ignore_index=True) for name, parts in synergy.items()}
+        tables = {
+            name: pd.DataFrame(np.concatenate(parts), columns=list(SYNERGY_METRICS))
+            for name, parts in synergy.items()
+        }
         write_csv(synergy_frame(tables, rows), synergy_out)
     log.info("%d test images scored for %d models", len(rows), len(readers))
