@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -305,6 +306,55 @@ def test_editing_metric_code_rescores_but_never_retrains(demo, tmp_path):
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
     assert not {"train_regime", "predict", "deplete_split", "split_data"} & set(jobs), jobs
     assert jobs["score_predictions"] == 3  # the depletion regime's, not yet re-scored
+
+
+AFTER_TRAINING = {
+    "predict",
+    "score_predictions",
+    "compute_statistics",
+    "select_split",
+    "deplete_split",
+    "choose_figure_images",
+    "explain_images",
+    "make_tables",
+    "plot_figures",
+    "table_s2",  # the depletion regime's manifest is planned again (see below)
+}
+AFTER_SCORING = AFTER_TRAINING - {"predict"}
+# Which rules a dry run plans after an edit of each shared module (appending a comment). Where
+# the split selection is re-run, a dry run cannot know that the same split will be selected,
+# so it also plans the depletion regime (its manifest, Table S2, its training job);
+# test_editing_metric_code_rescores_but_never_retrains shows that a real run does not.
+MODULE_EDITS = {
+    "atomic.py": set(),  # infrastructure: how files are written, never what they hold
+    "stats.py": {"compute_statistics", "make_tables", "plot_figures"},
+    "label_tables.py": {"make_tables", "plot_figures", "table_s2"},
+    "selection.py": AFTER_SCORING | {"train_regime", "predict"},
+    "metrics.py": AFTER_SCORING | {"train_regime", "predict"},
+    "predictions.py": AFTER_TRAINING | {"train_regime"},
+    "manifests.py": AFTER_TRAINING | {"train_regime"},
+    "model.py": AFTER_TRAINING | {"train_regime", "pretrain_encoder"},
+    "store.py": AFTER_TRAINING | {"train_regime", "make_slices", "split_data"},
+}
+RETRAINED = {  # train_regime jobs planned: 9 = every regime; 3 = the depletion regime only
+    "selection.py": 3,
+    "metrics.py": 3,
+    "predictions.py": 3,
+    "manifests.py": 9,
+    "model.py": 9,
+    "store.py": 9,
+}
+
+
+def test_each_shared_module_edit_replans_exactly_the_rules_that_run_it(demo, tmp_path):
+    def plan(module):
+        return module, plan_after_code_edit(demo, tmp_path / module.replace(".", "_"), module)
+
+    with ThreadPoolExecutor(2) as pool:
+        plans = dict(pool.map(plan, MODULE_EDITS))
+    for module, expected in MODULE_EDITS.items():
+        assert set(plans[module]) - {"all"} == expected, module
+        assert plans[module].get("train_regime", 0) == RETRAINED.get(module, 0), module
 
 
 def test_editing_table_code_reruns_the_tables_only(demo, tmp_path):
