@@ -51,6 +51,7 @@ PROTOCOL = {  # dataset: (images, epochs, slice size)
 MODELS, REGIMES, STEP_IMAGES, MONITOR = 10, 9, 512 * 2, 64
 TEST_SHARE = 5 * 0.2 + 0.4 + 0.6 + 0.8 + 0.9  # test images per image, over the 9 regimes
 RESULTS: dict = {}
+PATHS: set | None = None  # --paths: the training paths to time (default: all)
 
 
 def section(name):
@@ -87,16 +88,15 @@ def lanes_rate(
     data, spec, models, batch, steps, device, graphs, precision, streams=True, compiled=False
 ):
     """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch);
-    ``compiled`` runs each network through torch.compile (eager steps, no graphs)."""
+    ``compiled`` runs each network through torch.compile (as ``train.compile`` does)."""
     autocast = autocast_factory(device, precision, graphs)
     lanes = []
     for k in range(models):
         torch.manual_seed(k)
         model = VGGUNet(spec).to(device).to(memory_format=torch.channels_last)
-        optimiser = adadelta(model, device)
+        lane = Lane(f"m{k}", model, adadelta(model, device), device)
         if compiled:
-            model = torch.compile(model)
-        lane = Lane(f"m{k}", model, optimiser, device)
+            lane.compile()
         if graphs:
             lane.capture(data, batch, False, autocast)
         lanes.append(lane)
@@ -165,6 +165,8 @@ def training_at(size: str, device, toy: bool, work: Path, compile_too: bool) -> 
     print(f"  c = workflow step, batch {fill}; d = {models} models side by side, batch 2")
 
     def measure(label, function):
+        if PATHS is not None and label not in PATHS:
+            return
         try:
             rate = function()
             rows[label] = {"images_per_s": rate, "mfu": rate * flops / peak}
@@ -201,6 +203,10 @@ def training_at(size: str, device, toy: bool, work: Path, compile_too: bool) -> 
             "c_compiled",
             lambda: lanes_rate(data, spec, 1, fill, steps, device, False, precision, True, True),
         )
+        measure(
+            "d_compiled",
+            lambda: lanes_rate(data, spec, models, 2, steps, device, cuda, precision, True, True),
+        )
     if cuda:
         print(f"  peak GPU memory so far {torch.cuda.max_memory_allocated(device) / 1e9:.1f} GB")
     return rows
@@ -219,7 +225,10 @@ def inference_section(device, toy, work: Path):
     for k in range(models):
         torch.manual_seed(k)
         path = work / f"model{k}.pt"
-        meta = {"spec": {"model": {"variant": spec.variant, "width": spec.width}}}
+        meta = {  # as a GPU-trained checkpoint records it: prediction uses its precision
+            "spec": {"model": {"variant": spec.variant, "width": spec.width}},
+            "precision": resolve_precision("auto", device),
+        }
         torch.save({"state_dict": VGGUNet(spec).state_dict(), "meta": meta}, path)
         checkpoints.append(path)
     outs = [work / f"pred{k}.npz" for k in range(models)]
@@ -241,7 +250,7 @@ def inference_section(device, toy, work: Path):
 
 
 @section("demo run")
-def demo_section(device, demo: Path | None, work: Path, toy: bool):
+def demo_section(device, demo: Path | None, work: Path, toy: bool, compile_model: bool):
     """train_models → predict_regime → score_regime on the demo's skin split1 (4 models)."""
     if demo is None:
         print("  no --demo folder given; skipped")
@@ -266,8 +275,9 @@ def demo_section(device, demo: Path | None, work: Path, toy: bool):
     outs = [work / f"demo_{s.init}{s.rep}.pt" for s in specs]
     with PeakMemory() as memory:
         started = time.perf_counter()
+        histories = [o.with_suffix(".csv") for o in outs]
         train_models(
-            specs, split, store, outs, [o.with_suffix(".csv") for o in outs], weights, device
+            specs, split, store, outs, histories, weights, device, compile_model=compile_model
         )
         trained = time.perf_counter() - started
         predictions = [o.with_suffix(".npz") for o in outs]
@@ -289,12 +299,13 @@ def projection_section(sizes):
     """GPU-hours of config/config.yaml from the measured rates (toy: the toy rates, to
     exercise the arithmetic)."""
     measured = RESULTS.get("training", {})
-    training = {"512x512": measured.get(sizes[0], {}), "608x416": measured.get(sizes[1], {})}
+    training = {"512x512": measured.get(sizes[0], {}), "608x416": measured.get(sizes[-1], {})}
     inference = RESULTS.get("prediction and Grad-CAM", {})
     hours = {}
     for dataset, (images, epochs, size) in PROTOCOL.items():
-        rows = training.get(size, {})
-        rate = rows.get("d", {}).get("images_per_s")
+        rows = training.get(size) or training.get("512x512", {})  # 608x416 ≈ 512x512 pixels
+        fused = [rows.get(k, {}).get("images_per_s") for k in ("d", "d_compiled")]
+        rate = max((r for r in fused if r), default=None)  # the faster way a regime job runs
         predict_rate = inference.get("predict_images_per_s")
         if not rate or not predict_rate:
             print(f"  {dataset}: no measured rate at {size}")
@@ -339,6 +350,8 @@ def main() -> int:
         "--compile", action="store_true", help="also time torch.compile at the filling batch"
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for gpu_check.json")
+    parser.add_argument("--sizes", nargs="+", default=None, help="e.g. 512x512 (default: both)")
+    parser.add_argument("--paths", nargs="+", default=None, help="training paths to time")
     parser.add_argument(
         "--demo", type=Path, default=None, help="demo split1.csv, store/, encoder.pth"
     )
@@ -346,14 +359,16 @@ def main() -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     toy = args.toy or device.type != "cuda"
     torch.backends.cudnn.benchmark = True
-    sizes = ["64x64", "96x64"] if toy else ["512x512", "608x416"]
+    sizes = args.sizes or (["64x64", "96x64"] if toy else ["512x512", "608x416"])
+    global PATHS
+    PATHS = set(args.paths) if args.paths else None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         device_section(device)
         peak_section(device, toy)
         training_section(device, toy, sizes, work, args.compile)
         inference_section(device, toy, work)
-        demo_section(device, args.demo, work, toy)
+        demo_section(device, args.demo, work, toy, args.compile)
         projection_section(sizes)
     summary(args.out)
     failed = [v for v in RESULTS.values() if isinstance(v, dict) and "error" in v]

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 WARMUP_STEPS = 3  # before capture: cuDNN autotuning, allocator and optimiser state settle
 
 
-def pixel_loss(model: VGGUNet, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def pixel_loss(model, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Pixel-wise 2-class cross-entropy of logits upsampled to the mask size (the paper's loss)."""
     logits = upsample_logits(model(images), tuple(masks.shape[-2:]))
     return F.cross_entropy(logits.float(), masks)
@@ -60,6 +60,7 @@ class Lane:
     images_seen: int = 0
 
     def __post_init__(self):
+        self.forward = self.model  # or its torch.compile'd twin: same weights, fused kernels
         self.loss_sum = torch.zeros((), device=self.device)
         cuda = self.device.type == "cuda"
         self.stream = torch.cuda.Stream(self.device) if cuda else None
@@ -71,10 +72,21 @@ class Lane:
         """One eager training step; the loss is added on the device, never read here."""
         self.optimiser.zero_grad(set_to_none=True)
         with autocast():
-            loss = pixel_loss(self.model, x, y)
+            loss = pixel_loss(self.forward, x, y)
         loss.backward()
         self.optimiser.step()
         self.loss_sum += loss.detach()
+
+    def compile(self) -> None:
+        """Run the network through torch.compile (Inductor fuses the elementwise work around
+        cuDNN's convolutions). The weights stay the model's own, so checkpoints are unchanged;
+        compilation happens in the first (warm-up) steps. Ten lanes are ten instances of one
+        module class: dynamo's per-code cache must hold them all, or the last lanes would
+        silently fall back to eager."""
+        import torch._dynamo  # here, not at the top: importing dynamo costs every job 2 s
+
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        self.forward = torch.compile(self.model)
 
     def take_loss(self) -> float:
         """The summed batch losses since the last call (one host sync), then reset."""

@@ -234,6 +234,7 @@ def train_models(
     device: str | torch.device = "cpu",
     threads: int = 1,
     cuda_graphs: bool = True,
+    compile_model: bool = False,
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> list[list[dict]]:
     """Train the models ``specs`` side by side; write each ``outs[i]`` and ``history_csvs[i]``.
@@ -283,6 +284,9 @@ def train_models(
         len(monitor),
     )
     active = [job for job in jobs if job.lane.next_epoch <= common.epochs]
+    if compile_model and device.type == "cuda":
+        for job in active:
+            job.lane.compile()
     if graphs:
         try:
             for job in active:
@@ -293,6 +297,7 @@ def train_models(
             autocast = autocast_factory(device, precision, graphs)
             for job in active:
                 job.lane.graph = None
+                job.lane.forward = job.lane.model  # compiled code may be what failed
 
     first = min((job.lane.next_epoch for job in active), default=common.epochs + 1)
     for epoch in range(first, common.epochs + 1):
