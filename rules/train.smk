@@ -67,6 +67,7 @@ if config["train"]["fuse"]:
             mem_mb=train_mem_mb,
             runtime=train_runtime,
             cuda_graphs=int(config["train"]["cuda_graphs"]),  # speed only: not a param
+            compile_model=int(config["train"]["compile"]),
         params:
             train=training_options(),
             model=canonical(config["model"]),
@@ -100,6 +101,7 @@ else:
             mem_mb=train_mem_mb,
             runtime=train_runtime,
             cuda_graphs=int(config["train"]["cuda_graphs"]),
+            compile_model=int(config["train"]["compile"]),
         params:
             train=training_options(),
             model=canonical(config["model"]),

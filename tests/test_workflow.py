@@ -380,7 +380,7 @@ def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
 def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):
     other = edited_copy(demo, tmp_path / "resources")
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
-    config["train"].update(threads=2, cuda_graphs=False)
+    config["train"].update(threads=2, cuda_graphs=False, compile=False)
     config["resources"] = {"train_images_per_s": 50, "predict_images_per_s": 100}
     config["predict"]["batch_size"] = 7
     config["figures"]["cam"]["batch_size"] = 3
@@ -429,8 +429,9 @@ def test_full_protocol_plans_270_checkpoints_in_a_lean_job_graph(tmp_path):
     for block in blocks:
         if block.startswith("train_regime:"):
             output_line = re.search(r"output: (.*)", block).group(1)
-            checkpoints |= {path.strip() for path in output_line.split(",")}
-    assert len(checkpoints) == 270 and all(p.endswith(".pt") for p in checkpoints)
+            paths = {path.strip() for path in output_line.split(",")}
+            checkpoints |= {path for path in paths if path.endswith(".pt")}
+    assert len(checkpoints) == 270  # one file per dataset x regime x init x replicate
 
 
 def test_one_job_per_model_when_training_is_not_fused(tmp_path):

@@ -29,4 +29,5 @@ train_model(
     device=device,
     threads=snakemake.threads,
     cuda_graphs=bool(snakemake.resources.cuda_graphs),
+    compile_model=bool(snakemake.resources.compile_model),
 )

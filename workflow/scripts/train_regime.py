@@ -32,4 +32,5 @@ train_models(
     device=device,
     threads=snakemake.threads,
     cuda_graphs=bool(snakemake.resources.cuda_graphs),
+    compile_model=bool(snakemake.resources.compile_model),
 )
