@@ -18,14 +18,14 @@ demo: $(STAMP)
 	$(BIN)/snakemake --report results/report.html --configfile config/demo.yaml
 	@echo
 	@echo "Done. Results are under results/:"
-	@echo "  results/<dataset>/slices/manifest.csv   one row per slice (PNGs in results/<dataset>/slices/png)"
+	@echo "  results/<dataset>/slices/               the slice store (images.npy, masks.npy), manifest, PNG copies"
 	@echo "  results/<dataset>/splits/<regime>.csv   train/test manifests (split1.., train40..)"
 	@echo "  results/tables/table_s2.md              clinical labels per split and side"
 	@echo "  results/<dataset>/models/...            TII and LMI checkpoints per regime and replicate"
 	@echo "  results/<dataset>/predictions/...       test-set probability maps (uint8 .npz)"
 	@echo "  results/<dataset>/metrics/...           per-image metrics of every model"
 	@echo "  results/tables/*.md                     Tables 1-3, S1-S4, Mood's tests, synergy"
-	@echo "  results/<dataset>/cam/<split>/...       chosen figure images (images.csv) and Grad-CAM maps"
+	@echo "  results/<dataset>/cam/...               chosen figure images (images.csv) and Grad-CAM maps"
 	@echo "  results/figures/<dataset>/*.png|pdf     figure panels (Fig 2-6, S1-S4 style, training, depletion)"
 	@echo "  results/report.html                     every figure and table, captioned: open it in a browser"
 
