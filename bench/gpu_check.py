@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import train_speed  # bench/ is this script's folder, so its sibling imports directly
+import train_speed  # bench/ is this script's folder, so its siblings import directly
+from synthetic import random_store, split_manifest
 
 from synergyseg.cam import model_cams
 from synergyseg.lanes import Lane, adadelta, autocast_factory, run_epoch
@@ -37,7 +38,7 @@ from synergyseg.memory import PeakMemory
 from synergyseg.model import ModelSpec, VGGUNet
 from synergyseg.predict import predict_regime
 from synergyseg.scoring import score_regime
-from synergyseg.store import SliceStore, StoreWriter
+from synergyseg.store import SliceStore
 from synergyseg.train import TrainSpec, resolve_precision, train_models
 from synergyseg.training_data import TrainingData, epoch_batches
 
@@ -74,16 +75,6 @@ def section(name):
     return wrap
 
 
-def synthetic_store(folder: Path, n: int, height: int, width: int, channels: int) -> Path:
-    rng = np.random.default_rng(0)
-    with StoreWriter(folder, height, width, channels) as writer:
-        for start in range(0, n, 16):
-            count = min(16, n - start)
-            images = rng.integers(0, 256, (count, height, width, channels), dtype=np.uint8)
-            writer.append(images, (images[..., 0] > 160).astype(np.uint8))
-    return folder
-
-
 def lanes_rate(
     data, spec, models, batch, steps, device, graphs, precision, streams=True, compiled=False
 ):
@@ -94,7 +85,7 @@ def lanes_rate(
     for k in range(models):
         torch.manual_seed(k)
         model = VGGUNet(spec).to(device).to(memory_format=torch.channels_last)
-        lane = Lane(f"m{k}", model, adadelta(model, device), device)
+        lane = Lane(model, adadelta(model, device), device)
         if compiled:
             lane.compile()
         if graphs:
@@ -156,7 +147,7 @@ def training_at(size: str, device, toy: bool, work: Path, compile_too: bool) -> 
     models, steps, fill = (3, 4, 8) if toy else (MODELS, 30, 32)
     width, height = (int(v) for v in size.split("x"))
     flops = train_speed.train_flops_per_image(spec, height, width, device)
-    store = synthetic_store(work / f"train{size}", 64, height, width, 3)
+    store = random_store(work / f"train{size}", 64, height, width, 3)
     data = TrainingData(SliceStore(store), np.arange(64), device, resident=cuda or None)
     images, masks = train_speed.make_data(64, height, width)
     rows: dict = {"flops_per_image": flops}
@@ -216,11 +207,8 @@ def training_at(size: str, device, toy: bool, work: Path, compile_too: bool) -> 
 def inference_section(device, toy, work: Path):
     spec = ModelSpec("default", 0.125 if toy else 1.0)
     side, n, models = (64, 16, 3) if toy else (512, 64, MODELS)
-    store = synthetic_store(work / "predict", n, side, side, 1)
-    split = work / "predict.csv"
-    pd.DataFrame(
-        {"slice_id": [f"s{i}" for i in range(n)], "row": range(n), "label": "x", "subset": "test"}
-    ).to_csv(split, index=False)
+    store = random_store(work / "predict", n, side, side, 1)
+    split = split_manifest(work / "predict.csv", n, "test")
     checkpoints = []
     for k in range(models):
         torch.manual_seed(k)

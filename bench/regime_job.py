@@ -18,10 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from synergyseg.store import StoreWriter
+from synthetic import random_store, split_manifest
 
 JOB = """
 import sys
@@ -67,18 +64,8 @@ def main() -> None:
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rng = np.random.default_rng(0)
-        with StoreWriter(folder / "store", height, width, 3) as writer:
-            images = rng.integers(0, 256, (args.images, height, width, 3), dtype=np.uint8)
-            writer.append(images, (images[..., 0] > 128).astype(np.uint8))
-        pd.DataFrame(
-            {
-                "slice_id": [f"s{i}" for i in range(args.images)],
-                "row": range(args.images),
-                "label": "x",
-                "subset": "train",
-            }
-        ).to_csv(folder / "split.csv", index=False)
+        random_store(folder / "store", args.images, height, width, 3)
+        split_manifest(folder / "split.csv", args.images, "train")
         reps = list(range(1, args.models + 1))
         separate = sum(job(folder, [r], args.epochs, args.model_width, args.device) for r in reps)
         together = job(folder, reps, args.epochs, args.model_width, args.device)

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from synthetic import random_store, split_manifest
 
 from synergyseg import resources as need
 
@@ -59,29 +60,12 @@ def _child(stage: str, n: int, work: Path, block_mb: int) -> dict:
     rng = np.random.default_rng(0)
     result: dict = {"stage": stage, "n": n, "block_mb": block_mb}
 
-    def store(count, channels=1, height=side, width=side):
-        from synergyseg.store import StoreWriter
+    def store(count):
+        folder = work / f"store_{count}"
+        return folder if folder.exists() else random_store(folder, count, side, side, 1)
 
-        folder = work / f"store_{count}_{channels}_{height}"
-        if not folder.exists():
-            with StoreWriter(folder, height, width, channels) as writer:
-                for start in range(0, count, 16):
-                    k = min(16, count - start)
-                    images = rng.integers(0, 256, (k, height, width, channels), dtype=np.uint8)
-                    writer.append(images, (images[..., 0] > 200).astype(np.uint8))
-        return folder
-
-    def split(count, subset="test"):
-        path = work / f"split_{count}.csv"
-        pd.DataFrame(
-            {
-                "slice_id": [f"s{i:05d}" for i in range(count)],
-                "row": range(count),
-                "label": rng.choice(["a", "b"], count),
-                "subset": subset,
-            }
-        ).to_csv(path, index=False)
-        return path
+    def split(count):
+        return split_manifest(work / f"split_{count}.csv", count, "test")
 
     def models(count):
         from synergyseg.model import ModelSpec, VGGUNet

@@ -16,6 +16,7 @@ _inherited = os.environ.get("PYTHONPATH")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC_DIR), _inherited])))
 
 from synergyseg.codedeps import package_closure
+from synergyseg.selection import selected_regime
 from synergyseg.config import TRAINING_OPTIONS, ConfigError, check_config
 from synergyseg import resources as need
 
@@ -143,8 +144,6 @@ def depletion_inputs(wildcards):
         return {
             "previous": f"results/{wildcards.dataset}/splits/train{percents[position - 1]}.csv"
         }
-    from synergyseg.selection import selected_regime
-
     selection = checkpoints.select_split.get(dataset=wildcards.dataset).output[0]
     regime = selected_regime(selection)
     return {"previous": f"results/{wildcards.dataset}/splits/{regime}.csv"}
@@ -291,9 +290,11 @@ def score_mem_mb(wildcards, input, attempt):
 
 
 def score_runtime(wildcards, input, attempt):
-    """~2 ms per map and model to decompress and score (bench/scale.py), times a margin."""
     _, n_test = split_sides(input.split)
-    return int(10 + n_test * len(INITS) * len(REPLICATES) * 0.002 / 60 * 3) * attempt
+    _, height, width, _ = store_shape(input.store_images)
+    return need.score_runtime(
+        n_test * len(INITS) * len(REPLICATES), height * width, attempt
+    )
 
 
 def input_mb(input, *names):
@@ -317,32 +318,30 @@ def tables_mem_mb(wildcards, input, attempt):
 
 
 def figures_mem_mb(wildcards, input, attempt):
-    names = [
-        n
-        for n in ("per_image", "tests", "normality", "cam_lmi", "cam_tii")
-        if n in input.keys()
-    ]
+    names = ("per_image", "tests", "normality", "cam_lmi", "cam_tii")
     return need.table_mem_mb(input_mb(input, *names), attempt)
 
 
-def explain_mem_mb(wildcards, attempt):
-    return need.predict_mem_mb(len(REPLICATES), 512 * 512, 3, True, attempt)
+def explain_mem_mb(wildcards, input, attempt):
+    _, height, width, channels = store_shape(input.store_images)
+    return need.predict_mem_mb(len(REPLICATES), height * width, channels, True, attempt)
 
 
 def slices_mem_mb(wildcards, input, threads, attempt):
     """From the longest CT case (headers only) or the largest possible 2-D image."""
+    from synergyseg.data.slicing import (
+        largest_record_pixels,
+    )  # SimpleITK: only when needed
+
     for path in input.raw:
         _existing(path)
-    if dataset_config(wildcards)["format"] != "kits19":
-        return need.slices_mem_mb(need.LARGEST_IMAGE_PIXELS, threads, attempt)
-    from synergyseg.data.ct import volume_voxels
-    from synergyseg.data.slicing import find_records
-
-    records = find_records(
-        "kits19", raw_root(wildcards), cases=kits_case_list(wildcards)
+    pixels = largest_record_pixels(
+        dataset_config(wildcards)["format"],
+        raw_root(wildcards),
+        labels_csv(wildcards),
+        kits_case_list(wildcards),
     )
-    voxels = max(volume_voxels(record.imaging) for record in records)
-    return need.slices_mem_mb(voxels, threads, attempt)
+    return need.slices_mem_mb(pixels, threads, attempt)
 
 
 def training_options():
@@ -394,7 +393,7 @@ def depletion_figure_files():
     return figure_files("depletion", "Depletion", "Table 3 as a plot")
 
 
-def figure_files(name, subcategory, label, prefix=True):
+def figure_files(name, subcategory, label):
     """Named outputs of one figure: the PNG (in the report, captioned) and the PDF."""
     stem = f"results/figures/{{dataset}}/{name}"
     png = report(
@@ -404,8 +403,7 @@ def figure_files(name, subcategory, label, prefix=True):
         subcategory=subcategory,
         labels={"figure": label},
     )
-    keys = (f"{name}_png", f"{name}_pdf") if prefix else ("png", "pdf")
-    return dict(zip(keys, (png, f"{stem}.pdf")))
+    return {f"{name}_png": png, f"{name}_pdf": f"{stem}.pdf"}
 
 
 def final_outputs():

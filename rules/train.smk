@@ -50,7 +50,7 @@ if config["train"]["fuse"]:
             **store_files(),
             split="results/{dataset}/splits/{regime}.csv",
             weights=regime_weights,
-            code=script_code("train_regime"),
+            code=script_code("train_models"),
         output:
             models=regime_checkpoints(),
             histories=regime_histories(),
@@ -75,7 +75,7 @@ if config["train"]["fuse"]:
             seed=config["seed"],
             models=[[init, rep] for init in INITS for rep in REPLICATES],
         script:
-            "../workflow/scripts/train_regime.py"
+            "../workflow/scripts/train_models.py"
 
 else:
 
@@ -84,10 +84,10 @@ else:
             **store_files(),
             split="results/{dataset}/splits/{regime}.csv",
             weights=pretrained_weights,
-            code=script_code("train_model"),
+            code=script_code("train_models"),
         output:
-            model="results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
-            history="results/{dataset}/models/{regime}/{init}/rep{rep}.history.csv",
+            models="results/{dataset}/models/{regime}/{init}/rep{rep}.pt",
+            histories="results/{dataset}/models/{regime}/{init}/rep{rep}.history.csv",
         log:
             "logs/train_model/{dataset}/{regime}/{init}/rep{rep}.log",
         benchmark:
@@ -107,8 +107,9 @@ else:
             model=canonical(config["model"]),
             epochs=dataset_setting("epochs"),
             seed=config["seed"],
+            models=lambda wildcards: [[wildcards.init, int(wildcards.rep)]],
         script:
-            "../workflow/scripts/train_model.py"
+            "../workflow/scripts/train_models.py"
 
 
 rule predict:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synergyseg.errors import InputDataError
-from synergyseg.predictions import PredictionReader, PredictionWriter, read_predictions
+from synergyseg.predictions import PredictionReader, PredictionWriter
 from synergyseg.store import (
     SliceStore,
     StoreWriter,
@@ -77,7 +77,7 @@ def test_prediction_file_streams_blocks_and_is_an_ordinary_npz(tmp_path, rng):
     assert [len(b) for b in reader.blocks(4)] == [4, 4, 3]
     with np.load(path) as data:  # what a user would do
         assert np.array_equal(data["probs"], probs) and data["slice_ids"].tolist() == ids
-    assert np.array_equal(read_predictions(path)[1], probs)
+    assert np.array_equal(next(reader.blocks(len(ids))), probs)  # one block: the whole file
     with pytest.raises(InputDataError, match="slice ids differ from the test side of x.csv"):
         reader.check_ids(ids[::-1], "x.csv")
 

@@ -4,7 +4,8 @@ Snakemake's code trigger sees only a rule's ``script:`` file, not the modules it
 workflow lists those modules as the rule's inputs. Listing them by hand goes stale; here they
 are found by reading the ``import`` statements (no code is run), following them through the
 package. Modules in :data:`INFRASTRUCTURE` decide how a job runs (atomic writes, logging,
-device claims, config checks, checksums, error types), never what its outputs hold, so an edit
+device claims, config checks, checksums, error types, what it asks a cluster for), never what
+its outputs hold, so an edit
 to them re-runs nothing: a fix to the atomic-write helper must not retrain 270 models.
 """
 
@@ -24,6 +25,7 @@ INFRASTRUCTURE = frozenset(
         "config.py",
         "errors.py",
         "gpu.py",
+        "resources.py",
         "workflow.py",
     }
 )

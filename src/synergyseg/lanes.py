@@ -20,7 +20,6 @@ slower than separate models: cuDNN's grouped convolutions are far from its dense
 from __future__ import annotations
 
 import contextlib
-import logging
 from dataclasses import dataclass, field
 
 import torch
@@ -29,7 +28,6 @@ import torch.nn.functional as F
 from synergyseg.model import VGGUNet, upsample_logits
 from synergyseg.training_data import EpochPlan, TrainingData
 
-log = logging.getLogger(__name__)
 WARMUP_STEPS = 3  # before capture: cuDNN autotuning, allocator and optimiser state settle
 
 
@@ -51,7 +49,6 @@ def adadelta(model: torch.nn.Module, device: torch.device) -> torch.optim.Adadel
 class Lane:
     """One model under training and what belongs to it alone."""
 
-    name: str
     model: VGGUNet
     optimiser: torch.optim.Optimizer
     device: torch.device

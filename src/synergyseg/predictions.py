@@ -109,16 +109,6 @@ class PredictionReader:
                     raise InputDataError(self.path, "prediction file is truncated")
                 yield np.frombuffer(data, dtype=np.uint8).reshape(count, height, width)
 
-    def read_all(self) -> np.ndarray:
-        """Every map at once (small files, tests and figures only)."""
-        return np.concatenate(list(self.blocks(max(1, self.shape[0]))))
-
     def check_ids(self, slice_ids, source: str | Path) -> None:
         if list(self.slice_ids) != [str(s) for s in slice_ids]:
             raise InputDataError(self.path, f"slice ids differ from the test side of {source}")
-
-
-def read_predictions(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(slice_ids, probs) of a whole prediction file."""
-    reader = PredictionReader(path)
-    return reader.slice_ids, reader.read_all()

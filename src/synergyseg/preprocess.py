@@ -38,8 +38,9 @@ def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
     return torch.round(torch.softmax(logits.float(), dim=1)[:, 1] * 255).to(torch.uint8)
 
 
-def to_network_input(images, device: torch.device) -> torch.Tensor:
-    """uint8 slice-store rows (N, H, W, C) → normalised float (N, 3, H, W), channels_last, on
-    ``device`` (the layout the store keeps is already channels_last: no copy to reorder)."""
+def to_network_input(images, device: torch.device, channels_last: bool = True) -> torch.Tensor:
+    """uint8 slice-store rows (N, H, W, C) → normalised float (N, 3, H, W) on ``device``,
+    channels_last by default (the layout the store keeps already is: no copy to reorder)."""
     images = torch.as_tensor(images).to(device, non_blocking=True)
-    return normalise(images.permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return normalise(images.permute(0, 3, 1, 2)).contiguous(memory_format=layout)

@@ -80,6 +80,12 @@ def train_runtime(images: int, pixels: int, throughput: dict, attempt: int = 1) 
     return int(math.ceil((10 + images / rate / 60) * 2 * max(1, attempt)))
 
 
+def score_runtime(maps: int, pixels: int, attempt: int = 1) -> int:
+    """Minutes for scoring ``maps`` maps of ``pixels`` each: 7 ms per 512x512 map to
+    decompress and score (bench/scale.py), times 3, plus 10 minutes."""
+    return int(math.ceil((10 + maps * 0.007 * pixels / PIXELS_512 / 60 * 3) * max(1, attempt)))
+
+
 def predict_runtime(images: int, pixels: int, throughput: dict, attempt: int = 1) -> int:
     rate = throughput["predict_images_per_s"] * PIXELS_512 / pixels
     return int(math.ceil((10 + images / rate / 60) * 2 * max(1, attempt)))

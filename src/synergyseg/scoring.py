@@ -28,17 +28,6 @@ from synergyseg.synergy import COMBINATIONS, SYNERGY_METRICS, synergy_block, syn
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 256 << 20  # one block: every model's maps and their boolean masks
-METRIC_TABLE_COLUMNS = [
-    "tp",
-    "fp",
-    "tn",
-    "fn",
-    "auroc",
-    "dice",
-    "sensitivity",
-    "specificity",
-    "precision",
-]
 
 
 def score_regime(
@@ -89,7 +78,7 @@ def score_regime(
                 pd.DataFrame(np.concatenate(values[key]), columns=METRIC_COLUMNS),
             ],
             axis=1,
-        )[METRIC_TABLE_COLUMNS]
+        )  # tp, fp, tn, fn, then the metrics: image_metrics' own order
         table.insert(0, "label", rows["label"].to_numpy())
         table.insert(0, "slice_id", rows["slice_id"].to_numpy())
         write_csv(table, metric_outs[key])

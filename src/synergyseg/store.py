@@ -143,6 +143,11 @@ class SliceStore:
         """Bytes of one image (H·W·C)."""
         return self.height * self.width * self.channels
 
+    @property
+    def mask_bytes(self) -> int:
+        """Bytes of one bit-packed mask (H·⌈W/8⌉)."""
+        return self.height * packed_width(self.width)
+
     def _rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):

@@ -54,20 +54,6 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["epoch", "train_loss", "monitor_loss", "images_per_s", "seconds"]
 PRECISIONS = ("auto", "bf16", "fp32")
 LANE_BYTES = 512 << 20  # GPU memory one model takes beside the data (0.3 GB measured), rounded up
-# settings every model of one job must share (they are trained in lockstep on one data copy)
-SHARED = (
-    "dataset",
-    "regime",
-    "seed",
-    "epochs",
-    "model",
-    "batch_size",
-    "steps_per_epoch",
-    "monitor_images",
-    "augment",
-    "precision",
-    "channels_last",
-)
 
 
 @dataclass(frozen=True)
@@ -165,12 +151,13 @@ def resume_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".resume.pt")
 
 
-def resume_key(spec: TrainSpec, split_csv: str | Path, weights: str | Path | None) -> dict:
-    """What a resume file must match: the settings and the exact inputs (split and weights)."""
+def resume_key(spec: TrainSpec, split_sha256: str, weights_sha256: str | None) -> dict:
+    """What a resume file must match: the settings and the exact inputs (split and weights,
+    by their SHA-256, computed once per job: the ImageNet file is 528 MB)."""
     return {
         "spec": spec.as_dict(),
-        "split_sha256": sha256_of(split_csv),
-        "weights_sha256": sha256_of(weights) if weights else None,
+        "split_sha256": split_sha256,
+        "weights_sha256": weights_sha256 if spec.init == "tii" else None,
     }
 
 
@@ -218,9 +205,13 @@ def _resume(job: Job) -> None:
 
 
 def _check_shared(specs: Sequence[TrainSpec]) -> None:
+    """Models of one job train in lockstep on one copy of the data: only the init and the
+    replicate may differ."""
     first = specs[0].as_dict()
     for spec in specs[1:]:
-        differing = [k for k in SHARED if spec.as_dict()[k] != first[k]]
+        differing = [
+            k for k, v in spec.as_dict().items() if k not in ("init", "rep") and v != first[k]
+        ]
         if differing:
             raise ValueError(f"models trained in one job must share {differing}")
 
@@ -253,8 +244,10 @@ def train_models(
         torch.backends.cudnn.benchmark = True
     needs_weights = any(s.init == "tii" for s in specs)
     pretrained = load_state_dict(weights) if needs_weights and weights else None
+    split_sha = sha256_of(split_csv)
+    weights_sha = sha256_of(weights) if pretrained is not None else None
     jobs = [
-        Job(s, Path(o), Path(h), resume_key(s, split_csv, weights if s.init == "tii" else None))
+        Job(s, Path(o), Path(h), resume_key(s, split_sha, weights_sha))
         for s, o, h in zip(specs, outs, history_csvs, strict=True)
     ]
     for job in jobs:
@@ -267,7 +260,7 @@ def train_models(
         ).to(device)
         if common.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        job.lane = Lane(str(job.out), model, adadelta(model, device), device)
+        job.lane = Lane(model, adadelta(model, device), device)
         _resume(job)
 
     # what the models need beside the data: 2.8 GB measured for ten at 512x512 on an H100

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from synergyseg.manifests import read_split
-from synergyseg.preprocess import normalise
-from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
+from synergyseg.preprocess import to_network_input
+from synergyseg.store import SliceStore, block_size, blocks, manifest_rows, packed_width
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,7 @@ class TrainingData:
 
     @property
     def nbytes(self) -> int:
-        packed = self.store.packed_masks([0]).nbytes if len(self.store) else 0
-        return len(self) * (self.store.image_bytes + packed)
+        return len(self) * (self.store.image_bytes + self.store.mask_bytes)
 
     def _fits(self, reserve_bytes: int) -> bool:
         free, _ = torch.cuda.mem_get_info(self.device)
@@ -138,7 +137,7 @@ class TrainingData:
         """Copy the rows to the device block by block (bounded host memory)."""
         h, w, c = self.height, self.width, self.store.channels
         images = torch.empty((len(self), h, w, c), dtype=torch.uint8, device=self.device)
-        masks = torch.empty((len(self), h, (w + 7) // 8), dtype=torch.uint8, device=self.device)
+        masks = torch.empty((len(self), h, packed_width(w)), dtype=torch.uint8, device=self.device)
         for where, rows in blocks(self.rows, block_size(self.store.image_bytes)):
             images[where] = torch.from_numpy(self.store.images(rows)).to(self.device)
             masks[where] = torch.from_numpy(self.store.packed_masks(rows)).to(self.device)
@@ -170,9 +169,7 @@ class TrainingData:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(x float (b, 3, H, W) normalised, y int64 (b, H, W)) for training positions."""
         images, packed = self._gather(index)
-        x = normalise(images.permute(0, 3, 1, 2))  # channels_last strides, for free
-        layout = torch.channels_last if self.channels_last else torch.contiguous_format
-        x = x.contiguous(memory_format=layout)
+        x = to_network_input(images, self.device, self.channels_last)
         y = unpack_bits(packed, self.width).long()
         if flips is not None:
             flips = flips.to(x.device, non_blocking=True)

@@ -28,6 +28,7 @@ from synergyseg.atomic import atomic_directory, write_csv
 from synergyseg.data import consensus, ct, sources
 from synergyseg.errors import InputDataError
 from synergyseg.imageio import read_binary_mask, read_gray, read_rgb, write_image
+from synergyseg.resources import LARGEST_IMAGE_PIXELS
 from synergyseg.store import StoreWriter
 
 MANIFEST_COLUMNS = ["slice_id", "row", "image", "mask", "case", "label", "foreground_pixels"]
@@ -190,6 +191,18 @@ def ordered_map(function: Callable, items: list, threads: int) -> Iterator:
 
 def _channels(raw_format: str) -> int:
     return 1 if raw_format == "kits19" else 3
+
+
+def largest_record_pixels(
+    raw_format: str, raw: str | Path, labels_csv=None, cases: list[str] | None = None
+) -> int:
+    """Pixels (voxels for CT) of the largest record a slicing job will hold, to size its
+    memory before it runs: CT volumes from their headers alone; 2-D sources are sized for
+    the largest image they could hold (resources.LARGEST_IMAGE_PIXELS) rather than read."""
+    if raw_format != "kits19":
+        return LARGEST_IMAGE_PIXELS
+    records = find_records(raw_format, raw, labels_csv, cases)
+    return max(ct.volume_voxels(record.imaging) for record in records)
 
 
 def make_slices(

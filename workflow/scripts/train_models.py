@@ -1,4 +1,5 @@
-"""Train every model of one dataset x regime side by side on one device (rule train_regime)."""
+"""Train the models of one job side by side on one device: every init x replicate of a regime
+(rule train_regime) or a single model (rule train_model, `train.fuse: false`)."""
 
 from pathlib import Path
 
