@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from synergyseg.gpu import claim_gpu, visible_ids
+from synergyseg.gpu import NoUsableGPUError, claim_gpu, select_device, visible_ids
 
 
 def test_two_jobs_get_two_different_gpus_and_a_third_is_told(tmp_path):
@@ -51,3 +51,67 @@ def test_existing_cuda_visible_devices_is_honoured(tmp_path):
 def test_no_visible_gpu_is_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="no CUDA device"):
         claim_gpu(0, lock_dir=tmp_path, env={})
+
+
+# --- the config's device choice: no silent CPU fallback --------------------------------------
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """A CUDA build of PyTorch that finds no GPU (a CPU node, a job without --gpus)."""
+    import torch
+
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+
+def test_a_gpu_rule_without_a_gpu_stops_and_says_why(no_gpu):
+    with pytest.raises(NoUsableGPUError) as err:
+        select_device("cuda")
+    message = str(err.value)
+    assert "no usable GPU" in message and "CUDA_VISIBLE_DEVICES is empty" in message
+    assert "device: cpu" in message  # ... and how to run on the CPU on purpose
+
+
+def test_a_cpu_only_pytorch_build_is_named(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(NoUsableGPUError, match="CPU-only build"):
+        select_device("cuda")
+
+
+def test_cpu_on_purpose_and_auto_fallback_are_logged(no_gpu, caplog):
+    caplog.set_level("INFO", logger="synergyseg")
+    assert str(select_device("cpu")[0]) == "cpu"
+    assert "device: cpu (config device: cpu)" in caplog.text
+    device, claim = select_device("auto")
+    assert (str(device), claim) == ("cpu", None)
+    warning = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning and "config device: auto" in warning[0].getMessage()
+    assert "no usable GPU" in warning[0].getMessage()
+
+
+def test_a_gpu_that_fails_on_first_use_is_not_used_and_its_claim_is_freed(monkeypatch, tmp_path):
+    import torch
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA driver version is insufficient for CUDA runtime version")
+
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
+    monkeypatch.setattr(torch, "zeros", broken)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(NoUsableGPUError, match="driver version is insufficient"):
+        select_device("cuda", lock_dir=tmp_path)
+    # the failed device's lock was released: another job may claim it
+    assert claim_gpu(1, lock_dir=tmp_path, env={}).physical_id == "0"
+
+
+def test_an_unknown_device_choice_is_refused():
+    with pytest.raises(ValueError, match="cuda, cpu, auto"):
+        select_device("gpu")

@@ -94,15 +94,85 @@ def claim_gpu(
         time.sleep(poll)
 
 
-def select_device(lock_dir: str | Path | None = None, timeout: float = 3600.0):
-    """(torch device, claim): a claimed GPU when CUDA is available, else the CPU (claim None).
+DEVICE_CHOICES = ("cuda", "cpu", "auto")
 
-    Keep the returned claim alive for the whole job; its lock is released when the process ends.
+
+class NoUsableGPUError(RuntimeError):
+    """A GPU rule found no usable GPU and the config did not allow the CPU."""
+
+
+def cuda_unusable_reason(env: dict[str, str] | None = None) -> str | None:
+    """Why CUDA cannot be used by this process (None when it can), in words a user can act on.
+
+    A CPU-only PyTorch build, a job without a GPU allocation and a broken driver all make
+    ``torch.cuda.is_available()`` false; the message tells which where PyTorch can tell. (A
+    driver that fails only on first use is caught by :func:`select_device` on the claimed device.)
     """
     import torch
 
+    env = os.environ if env is None else env
+    if torch.version.cuda is None:
+        return f"this PyTorch ({torch.__version__}) is a CPU-only build"
     if not torch.cuda.is_available():
+        visible = env.get("CUDA_VISIBLE_DEVICES")
+        where = (
+            "no GPU is visible (CUDA_VISIBLE_DEVICES is empty)"
+            if visible is not None and visible.strip() == ""
+            else f"CUDA_VISIBLE_DEVICES={visible}"
+            if visible
+            else "CUDA_VISIBLE_DEVICES unset"
+        )
+        return (
+            f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable GPU "
+            f"({where}; no device, or no working NVIDIA driver)"
+        )
+    return None
+
+
+def select_device(
+    choice: str = "cuda", lock_dir: str | Path | None = None, timeout: float = 3600.0
+):
+    """(torch device, claim) for a GPU rule, following the config's ``device`` choice.
+
+    ``cuda`` (the default) stops with :class:`NoUsableGPUError` when no GPU is usable, so a
+    job that landed on the wrong node or got a CPU-only PyTorch never trains for days on the
+    CPU; ``cpu`` uses the CPU on purpose; ``auto`` uses a GPU when there is one and the CPU
+    otherwise (the demo). The chosen device is logged either way. Keep the returned claim
+    alive for the whole job; its lock is released when the process ends.
+    """
+    import torch
+
+    if choice not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, not {choice!r}")
+    if choice == "cpu":
+        log.info("device: cpu (config device: cpu)")
         return torch.device("cpu"), None
+    reason = cuda_unusable_reason()
+    device, claim = (None, None) if reason else _claim_device(lock_dir, timeout)
+    if device is not None:
+        try:
+            torch.zeros(1, device=device)  # a driver/runtime mismatch shows only on first use
+        except RuntimeError as err:
+            reason = f"{device} cannot be used: {err}"
+            if claim is not None:
+                claim.release()
+    if reason is None:
+        log.info("device: %s (%s)", device, torch.cuda.get_device_name(device))
+        return device, claim
+    if choice == "cuda":
+        raise NoUsableGPUError(
+            f"this GPU job found no usable GPU: {reason}. Run it where a GPU is allocated "
+            "(a GPU partition, --gpus), install a CUDA build of PyTorch, or set "
+            "`device: cpu` (or `auto`) in the config to run on the CPU on purpose."
+        )
+    log.warning("device: cpu (config device: auto, and %s)", reason)
+    return torch.device("cpu"), None
+
+
+def _claim_device(lock_dir, timeout):
+    """SLURM's allocated device, or a device claimed by lock among the visible ones."""
+    import torch
+
     if "SLURM_JOB_ID" in os.environ:
         log.info("SLURM job: using its allocated device cuda:0 without a lock")
         return torch.device("cuda:0"), None

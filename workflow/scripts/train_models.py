@@ -22,7 +22,7 @@ specs = [
     )
     for init, rep in params.models
 ]
-device, claim = select_device()
+device, claim = select_device(snakemake.config["device"])
 train_models(
     specs,
     split_csv=snakemake.input.split,
