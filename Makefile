@@ -29,8 +29,11 @@ demo: $(STAMP)
 	@echo "  results/figures/<dataset>/*.png|pdf     figure panels (Fig 2-6, S1-S4 style, training, depletion)"
 	@echo "  results/report.html                     every figure and table, captioned: open it in a browser"
 
+# Two workers, one test file each at a time: the Snakemake end-to-end tests and the real-SLURM
+# test (mostly waiting on the scheduler) overlap instead of queueing.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	sh tests/install-slurm.sh
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow bench

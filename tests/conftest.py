@@ -70,3 +70,17 @@ def server(tmp_path):
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+# The two longest files (minutes each, most of it waiting on Snakemake or the scheduler) go
+# first, so that `make test`'s two workers (pytest -n 2 --dist loadfile) start one each and the
+# short files fill in beside them, instead of one long file starting last.
+LONGEST_FIRST = ("test_workflow.py", "test_slurm.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within each file is kept
