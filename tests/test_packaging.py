@@ -1,0 +1,140 @@
+"""How the workflow is distributed: conda environment, licence, catalog files, use as a module."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from synergyseg.config_docs import render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# PyPI name -> conda-forge name, where they differ
+CONDA_NAMES = {
+    "snakemake": "snakemake-minimal",
+    "simpleitk": "simpleitk",
+    "opencv-python-headless": "py-opencv",
+    "matplotlib": "matplotlib-base",
+    "torch": "pytorch",
+}
+
+
+def pyproject_dependencies() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    out = {}
+    for line in project["dependencies"]:
+        requirement = Requirement(line)
+        name = requirement.name.lower()
+        out[CONDA_NAMES.get(name, name)] = str(requirement.specifier)
+    return out
+
+
+def conda_dependencies() -> dict[str, tuple[str, str]]:
+    """name -> (version spec, build spec) of envs/synergyseg.yaml, python excluded."""
+    env = yaml.safe_load((ROOT / "envs" / "synergyseg.yaml").read_text())
+    out = {}
+    for spec in env["dependencies"]:
+        name, version, *build = spec.split()
+        if name != "python":
+            out[name] = (version, build[0] if build else "")
+    return out
+
+
+def test_conda_environment_mirrors_pyproject():
+    conda = conda_dependencies()
+    assert {name: version for name, (version, _) in conda.items()} == pyproject_dependencies()
+
+
+def test_conda_environment_asks_for_a_cuda_build_of_pytorch():
+    env = yaml.safe_load((ROOT / "envs" / "synergyseg.yaml").read_text())
+    assert "conda-forge" in env["channels"]
+    assert conda_dependencies()["pytorch"][1] == "cuda*"
+
+
+def test_slurm_executor_plugin_is_recent_enough():
+    # < 2.7.1 adds --ntasks-per-gpu to GPU jobs (breaks PyTorch jobs); < 2.1 has no
+    # slurm-status-command, which clusters without accounting need
+    spec = pyproject_dependencies()["snakemake-executor-plugin-slurm"]
+    assert spec == ">=2.7.1"
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    assert Version(version("snakemake-executor-plugin-slurm")) >= Version("2.7.1")
+
+
+def test_config_readme_is_generated_from_the_schema_and_describes_every_key():
+    text = (ROOT / "config" / "README.md").read_text()
+    assert text == render(ROOT / "config" / "schema.yaml"), (
+        "config/README.md is stale: python -m synergyseg.config_docs > config/README.md"
+    )
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) > 60
+    undescribed = [row.split("|")[1].strip() for row in rows if row.rstrip("| ").endswith("|")]
+    assert not undescribed, f"keys without a description in config/schema.yaml: {undescribed}"
+    for key in ("device", "train.fuse", "datasets.<dataset>.slices.width", "stats.alpha"):
+        assert f"| `{key}` |" in text
+
+
+def test_every_key_of_the_shipped_configs_is_documented():
+    documented = set(
+        re.findall(r"^\| `([^`]+)`", (ROOT / "config" / "README.md").read_text(), re.M)
+    )
+
+    def keys(node, prefix=""):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if prefix == "datasets":
+                path = "datasets.<dataset>"
+            elif prefix.endswith(".sha256"):
+                path = f"{prefix}.<name>"
+            yield path
+            if isinstance(value, dict):
+                yield from keys(value, path)
+
+    for name in ("demo.yaml", "config.yaml"):
+        config = yaml.safe_load((ROOT / "config" / name).read_text())
+        assert set(keys(config)) <= documented, name
+
+
+def test_catalog_files():
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    catalog = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())
+    usage = catalog["usage"]
+    assert usage["software-stack-deployment"]["conda"] is True
+    assert usage["report"] is True
+    assert "--configfile config/config.yaml" in usage["mandatory-flags"]["flags"]
+
+
+@pytest.mark.e2e
+def test_usable_as_a_module_from_another_folder(tmp_path):
+    """Another project imports the workflow with `module` and plans the whole demo."""
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "mine.yaml"\n\n\n'
+        "module synergyseg:\n"
+        f"    snakefile:\n        {str(ROOT / 'Snakefile')!r}\n"
+        "    config:\n        config\n\n\n"
+        "use rule * from synergyseg as synergyseg_*\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rule, count in [("train_regime", 9), ("predict", 9), ("make_slices", 3)]:
+        assert re.search(rf"^synergyseg_{rule}\s+{count}$", result.stdout, re.M), rule
+    # the module's code lives in the checkout; the run's files in the importing folder
+    assert not (tmp_path / "results").exists()
+    assert "src/synergyseg" in result.stdout
