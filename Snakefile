@@ -7,7 +7,7 @@ the selected split's test images → Grad-CAM → figure panels → `snakemake -
 Run `snakemake --cores all` (demo) or `--configfile config/config.yaml` (the full protocol).
 """
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -19,13 +19,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config/demo.yaml"
 
 
-validate(config, "config/schema.yaml", set_default=True)
-
-
 report: "report/workflow.rst"
 
 
-include: "rules/common.smk"
+include: "rules/common.smk"  # validates the config against config/schema.yaml
 
 
 wildcard_constraints:

@@ -7,23 +7,39 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 # The workflow and its jobs import the package from this checkout, so it runs without
 # `pip install` too (e.g. with --sdm conda, whose environments hold only the dependencies).
-SRC_DIR = Path(workflow.basedir) / "src"
+# The checkout is found from this file, not from workflow.basedir: used as a Snakemake `module`,
+# the main Snakefile lives in the user's folder.
+WORKFLOW_ROOT = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parent
+SRC_DIR = WORKFLOW_ROOT / "src"
 sys.path.insert(0, str(SRC_DIR))
 _inherited = os.environ.get("PYTHONPATH")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC_DIR), _inherited])))
 
 from synergyseg.codedeps import package_closure
 from synergyseg.selection import selected_regime
-from synergyseg.config import TRAINING_OPTIONS, ConfigError, check_config
+from synergyseg.config import (
+    TRAINING_OPTIONS,
+    ConfigError,
+    check_config,
+    schema_problem,
+)
 from synergyseg import resources as need
 
+# The schema first, naming a bad key by its config path (Snakemake's validate would report it
+# after a dump of the whole schema); validate then fills in the defaults; then the cross-field
+# rules the schema cannot express.
+SCHEMA = WORKFLOW_ROOT / "config" / "schema.yaml"
 try:
+    if problem := schema_problem(config, SCHEMA):
+        raise problem
+    validate(config, str(SCHEMA), set_default=True)
     check_config(config)
 except ConfigError as err:
-    raise WorkflowError(f"Invalid configuration: {err}") from err
+    raise WorkflowError(f"Invalid configuration: {err}") from None
 
 DATASETS = sorted(config["datasets"])
 SPLITS = [f"split{k}" for k in range(1, config["splits"]["n_splits"] + 1)]
@@ -37,7 +53,7 @@ def script_code(name):
     change. Paths are relative to the working directory so that moving a finished project
     folder does not look like a change of inputs.
     """
-    script = Path(workflow.basedir) / "workflow" / "scripts" / f"{name}.py"
+    script = WORKFLOW_ROOT / "workflow" / "scripts" / f"{name}.py"
     closure = package_closure(script, SRC_DIR / "synergyseg")
     return [os.path.relpath(path) for path in closure]
 

@@ -483,3 +483,49 @@ def test_a_configfile_replaces_the_demo_instead_of_merging_into_it(tmp_path):
     result = snakemake(workdir, "-n", "--configfile", "config/mine.yaml", check=False)
     assert result.returncode != 0
     assert "config key 'model.width'" in result.stderr + result.stdout
+
+
+def test_a_gpu_rule_without_a_usable_gpu_stops_and_says_why(demo, tmp_path):
+    """`device: cuda` (the full protocol's setting) on a machine without a GPU: the job fails
+    with the reason in its log, instead of training on the CPU unnoticed."""
+    other = edited_copy(demo, tmp_path / "nogpu")
+    target = "results/kidney/predictions/split1/tii/rep1.npz"
+    result = snakemake(
+        other,
+        "--configfile",
+        "config/demo.yaml",
+        "--config",
+        "device=cuda",
+        "--forcerun",
+        "predict",
+        "--",
+        target,
+        check=False,
+    )
+    assert result.returncode != 0
+    log = (other / "logs" / "predict" / "kidney" / "split1.log").read_text()
+    assert "this GPU job found no usable GPU" in log
+    assert "device: cpu" in log  # how to run on the CPU on purpose
+
+
+def test_workstation_profile_plans_the_full_protocol(tmp_path):
+    workdir = copy_workflow(tmp_path / "workstation")
+    output = full_protocol_plan(
+        workdir, "--profile", "profiles/workstation", "--resources", "gpu=2"
+    )
+    jobs = planned_jobs(output)
+    assert jobs["train_regime"] == 27 and jobs["predict"] == 27
+
+
+def test_fetching_data_first_on_a_login_node_runs_only_the_downloads(tmp_path):
+    """README, Running at scale, step 1: only downloads and the weights, nothing submitted."""
+    workdir = copy_workflow(tmp_path / "fetch")
+    rules = ("fetch_imagenet_weights", "download_kits19_case", "download_isic_part")
+    jobs = planned_jobs(full_protocol_plan(workdir, "--until", *rules, "fetch_isic_labels"))
+    assert jobs == {
+        "fetch_imagenet_weights": 1,
+        "download_kits19_case": 210,
+        "download_isic_part": 6,
+        "extract_isic": 1,  # the labels are asked for the extracted images' ids
+        "fetch_isic_labels": 1,
+    }

@@ -154,6 +154,7 @@ def explain_images(
     target: str = "predicted",
     batch_size: int = 4,
     device: str | torch.device = "cpu",
+    expected_model: dict | None = None,
 ) -> None:
     """Replicate-averaged Grad-CAM maps and replicate-intersection masks of the chosen images.
 
@@ -164,7 +165,7 @@ def explain_images(
     images = SliceStore(store_dir).images(manifest_rows(rows))
     maps, masks, layer_name = [], [], None
     for path in checkpoints:
-        model, _ = load_checkpoint(path)
+        model, _ = load_checkpoint(path, expected_model)
         layer_name, _ = resolve_layer(model, layer)
         m, k = model_cams(model, images, layer, target, batch_size, torch.device(device))
         maps.append(m)

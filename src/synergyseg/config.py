@@ -1,11 +1,13 @@
-"""Checks on the configuration that a JSON schema cannot express (cross-field rules).
+"""Checks on the configuration: the schema, and what a JSON schema cannot express
+(cross-field rules).
 
-Run right after schema validation; every message names the offending key so the user knows
-what to edit.
+Every message names the offending key as a dotted config path (``datasets.skin.slices.width``)
+so the user knows what to edit.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 DOWNLOADABLE = {"isic", "kits19"}
@@ -20,6 +22,27 @@ TRAINING_OPTIONS = (
     "precision",
     "channels_last",
 )
+
+
+def schema_problem(config: dict[str, Any], schema_path: str | Path) -> ConfigError | None:
+    """The most relevant schema violation of ``config`` as a :class:`ConfigError` naming the
+    key's dotted path, or None. (Snakemake's own ``validate`` reports the same violation
+    after a dump of the whole schema, with the path in jsonschema's bracket form.)"""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return None
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in known]
+        if unknown:
+            return ConfigError(".".join([*path, str(unknown[0])]), f"unknown key ({error.message})")
+    return ConfigError(".".join(path) or "(top level)", error.message)
 
 
 class ConfigError(ValueError):

@@ -81,15 +81,17 @@ def predict_regime(
     batch_size: int = 16,
     device: str | torch.device = "cpu",
     threads: int = 1,
+    expected_model: dict | None = None,
 ) -> dict:
-    """Write ``outs[i]``, the test-set maps of ``checkpoints[i]``; return size figures."""
+    """Write ``outs[i]``, the test-set maps of ``checkpoints[i]``; return size figures.
+    ``expected_model`` (the config's ``model`` section) must match every checkpoint's."""
     if len(checkpoints) != len(outs) or not outs:
         raise ValueError("give one output file per checkpoint")
     torch.set_num_threads(threads)
     device = torch.device(device)
     models, autocasts = [], []
     for path in checkpoints:
-        model, meta = load_checkpoint(path)
+        model, meta = load_checkpoint(path, expected_model)
         models.append(model.to(device).to(memory_format=torch.channels_last))
         autocasts.append(autocast_for(meta, device))
     rows = read_split(split_csv, "test")

@@ -10,7 +10,7 @@ from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 regime = selected_regime(snakemake.input.selection)
-device, claim = select_device()
+device, claim = select_device(snakemake.config["device"])
 for init in ("lmi", "tii"):
     explain_images(
         [m for m in regime_files(snakemake.input.models, regime) if f"/{init}/" in m],
@@ -22,4 +22,5 @@ for init in ("lmi", "tii"):
         target=snakemake.params.cam["target"],
         batch_size=snakemake.resources.batch_size,
         device=device,
+        expected_model=snakemake.config["model"],
     )

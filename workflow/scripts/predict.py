@@ -7,7 +7,7 @@ from synergyseg.predict import predict_regime
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
-device, claim = select_device()
+device, claim = select_device(snakemake.config["device"])
 predict_regime(
     list(snakemake.input.models),
     snakemake.input.split,
@@ -16,4 +16,5 @@ predict_regime(
     batch_size=snakemake.resources.batch_size,
     device=device,
     threads=snakemake.threads,
+    expected_model=snakemake.config["model"],  # a check, not a param: changes re-run nothing
 )
