@@ -62,7 +62,7 @@ def test_dicom_rescale_is_applied(tmp_path, rng):
 def test_corrupt_nifti_is_a_named_error(tmp_path):
     bad = tmp_path / "imaging.nii.gz"
     bad.write_bytes(b"\x1f\x8b not really gzip")
-    with pytest.raises(InputDataError, match="imaging.nii.gz.*not a readable volume"):
+    with pytest.raises(InputDataError, match="imaging.nii.gz.*corrupt gzip"):
         ct.read_volume(bad)
 
 
@@ -108,3 +108,105 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
         os.umask(mask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def write_nifti(path, array, spacing=(0.8, 0.8, 3.0), origin=(0.0, 0.0, 0.0)):
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def test_truncated_nifti_gzip_is_refused_not_read_as_garbage(tmp_path, rng):
+    # an interrupted download: ITK alone reads it and fills the missing voxels with garbage
+    path = write_nifti(tmp_path / "imaging.nii.gz", rng.integers(-1000, 1000, (8, 32, 32)))
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.9)])
+    with pytest.raises(InputDataError, match="imaging.nii.gz: truncated or corrupt gzip"):
+        ct.read_volume(path)
+
+
+def dicom_series(tmp_path, rng, n_slices=6, name="dicom", seed=3):
+    hu, _ = phantoms.kidney_volume(rng, n_slices=n_slices, rows=32, cols=32)
+    phantoms.write_dicom_series(hu, tmp_path / name, (3.0, 0.8, 0.8), seed=seed)
+    return tmp_path / name
+
+
+def test_dicom_series_with_a_slice_missing_in_the_middle_is_refused(tmp_path, rng):
+    folder = dicom_series(tmp_path, rng)
+    (folder / "IM00003.dcm").unlink()
+    with pytest.raises(InputDataError) as err:
+        ct.read_volume(folder)
+    message = str(err.value)
+    assert message.startswith(f"{folder}: DICOM slices are not evenly spaced")
+    assert "6 mm between IM00002.dcm and IM00004.dcm, 3 mm elsewhere" in message
+    assert "1 slice(s) missing" in message
+
+
+def test_two_dicom_series_in_one_folder_are_refused(tmp_path, rng):
+    folder = dicom_series(tmp_path, rng, n_slices=4)
+    other = dicom_series(tmp_path, rng, n_slices=4, name="other", seed=9)
+    for path in other.iterdir():  # same positions, another series UID
+        path.rename(folder / f"B{path.name}")
+    with pytest.raises(InputDataError, match="dicom: holds 2 DICOM series; put each series in"):
+        ct.read_volume(folder)
+
+
+def test_dicom_slices_of_different_sizes_are_refused(tmp_path, rng):
+    folder = dicom_series(tmp_path, rng, n_slices=4)
+    victim = folder / "IM00002.dcm"
+    ds = pydicom.dcmread(victim)
+    ds.Rows, ds.Columns = 16, 32
+    ds.PixelData = np.zeros((16, 32), np.uint16).tobytes()
+    ds.save_as(victim)
+    with pytest.raises(InputDataError, match="IM00002.dcm: slice is 16x32, the series is 32x32"):
+        ct.read_volume(folder)
+
+
+def test_a_non_dicom_file_is_named_even_when_sizing_the_job(tmp_path, rng):
+    folder = dicom_series(tmp_path, rng, n_slices=4)
+    (folder / "A_README.txt").write_text("exported with care")
+    for reader in (ct.read_volume, ct.volume_voxels):
+        with pytest.raises(InputDataError, match="A_README.txt: not a readable DICOM file"):
+            reader(folder)
+
+
+def test_segmentation_on_another_grid_is_refused(tmp_path, rng):
+    from synergyseg.data.slicing import SliceSettings, slice_volume
+    from synergyseg.data.sources import VolumeRecord
+
+    volume = rng.integers(-1000, 1000, (6, 32, 32)).astype(np.int16)
+    labels = np.zeros((6, 32, 32), np.uint8)
+    imaging = write_nifti(tmp_path / "imaging.nii.gz", volume)
+    cases = {
+        "spacing": dict(spacing=(0.8, 0.8, 2.5)),
+        "origin": dict(origin=(0.0, 12.0, 0.0)),
+    }
+    for name, geometry in cases.items():
+        seg = write_nifti(tmp_path / f"{name}.nii.gz", labels, **geometry)
+        record = VolumeRecord("case_00000", imaging, seg)
+        with pytest.raises(InputDataError, match=f"{name}.nii.gz: segmentation has"):
+            slice_volume(record, SliceSettings(32, 32))
+    flipped = sitk.GetImageFromArray(labels)
+    flipped.SetSpacing((0.8, 0.8, 3.0))
+    flipped.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))  # mirrored in x, same origin
+    sitk.WriteImage(flipped, str(tmp_path / "flipped.nii.gz"))
+    record = VolumeRecord("case_00000", imaging, tmp_path / "flipped.nii.gz")
+    with pytest.raises(InputDataError, match="another origin or direction"):
+        slice_volume(record, SliceSettings(32, 32))
+    # the same grid passes
+    same = write_nifti(tmp_path / "same.nii.gz", labels)
+    assert len(slice_volume(VolumeRecord("case_00000", imaging, same), SliceSettings(32, 32))) == 6
+
+
+def test_a_tilted_volume_is_refused_with_its_angle():
+    image = sitk.Image(4, 4, 4, sitk.sitkInt16)
+    angle = np.deg2rad(20)
+    c, s = np.cos(angle), np.sin(angle)
+    image.SetDirection((1, 0, 0, 0, c, -s, 0, s, c))  # tilted 20 degrees about x
+    with pytest.raises(ValueError, match="20 degrees off"):
+        ct.axial_stack(image)
+    small = sitk.Image(4, 4, 4, sitk.sitkInt16)
+    c, s = np.cos(np.deg2rad(2)), np.sin(np.deg2rad(2))
+    small.SetDirection((1, 0, 0, 0, c, -s, 0, s, c))  # a 2 degree gantry tilt is accepted
+    assert ct.axial_stack(small).shape == (4, 4, 4)

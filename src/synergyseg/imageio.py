@@ -21,33 +21,76 @@ def write_image(image: np.ndarray, path: str | Path, params: list[int] | None = 
             raise OSError(f"{path}: OpenCV could not write the image")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
+
+
 def _imread(path: Path, flags: int, what: str) -> np.ndarray:
-    """cv2.imread that names the file instead of returning None."""
+    """cv2.imread that names the file instead of returning None, and refuses a truncated JPEG
+    (which OpenCV decodes with the missing rows filled in gray, warning only on stderr)."""
     if not path.is_file():
         raise InputDataError(path, f"{what} file is missing")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputDataError(path, f"{what} file is empty (0 bytes)")
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+        handle.seek(max(0, size - 4096))
+        tail = handle.read()
+    # In JPEG scan data every 0xFF byte is followed by 0x00 or a restart marker, so an
+    # end-of-image marker in the last bytes can only be the real end of the image.
+    if head == JPEG_START and JPEG_END not in tail:
+        raise InputDataError(path, "JPEG is truncated (no end-of-image marker); fetch it again")
     image = cv2.imread(str(path), flags)
     if image is None:
         raise InputDataError(path, "not a readable image (corrupt or unsupported format)")
     return image
 
 
+def png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) of a PNG file from its IHDR chunk, None for other formats."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    if len(head) < 26 or not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Read a colour image as an RGB uint8 array; a missing or undecodable file is a named error."""
+    """Read a colour image as an RGB uint8 array; a missing or undecodable file is a named error.
+
+    Gray, palette and 16-bit images are converted (palette to its colours, 16 bits scaled to 8),
+    as OpenCV's colour decoding does.
+    """
     return cv2.cvtColor(_imread(Path(path), cv2.IMREAD_COLOR, "image"), cv2.COLOR_BGR2RGB)
 
 
 def read_gray(path: str | Path) -> np.ndarray:
-    """Read a single-channel label/mask image unchanged (no colour conversion, no rescaling)."""
+    """Read a single-channel 8-bit label/mask image unchanged (no colour conversion, no
+    rescaling).
+
+    16-bit masks are refused rather than rescaled: whether 0/65535, 0/255 or 0/1 was meant
+    cannot be told. Palette PNGs are read as their colours (what OpenCV does): a black-and-white
+    palette works like a gray mask, a coloured one is refused, naming the palette.
+    """
     path = Path(path)
     image = _imread(path, cv2.IMREAD_UNCHANGED, "mask")
+    if image.dtype != np.uint8:
+        bits = 8 * image.dtype.itemsize
+        raise InputDataError(
+            path, f"mask is a {bits}-bit image; save masks as 8-bit PNGs (0/1 or 0/255)"
+        )
     if image.ndim == 3:
         # Some tools save label maps as 3 identical channels; anything else is not a label map.
         if not (
             np.array_equal(image[..., 0], image[..., 1])
             and np.array_equal(image[..., 0], image[..., 2])
         ):
+            header = png_header(path)
+            kind = "a palette PNG with colours" if header and header[1] == 3 else "a colour image"
             raise InputDataError(
-                path, "mask has colour channels that differ; expected a gray label map"
+                path,
+                f"mask is {kind} (its colour channels differ); save it as an 8-bit gray PNG",
             )
         image = image[..., 0]
     return image

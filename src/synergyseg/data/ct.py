@@ -8,6 +8,9 @@ same axial slices.
 
 from __future__ import annotations
 
+import gzip
+import itertools
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,14 @@ DICOM_REQUIRED_TAGS = (
     "RescaleSlope",
     "RescaleIntercept",
     "ImagePositionPatient",
+    "ImageOrientationPatient",
 )
+# Slice gaps may differ from the series' typical gap by this share before the series is refused
+# (positions are stored as decimal strings of limited precision).
+SPACING_TOLERANCE = 0.01
+# Axial slices of a volume tilted further than this (beyond a usual gantry tilt) would cut the
+# anatomy obliquely: such volumes are refused rather than sliced.
+MAX_TILT_DEGREES = 10
 
 
 def check_dicom_series(folder: str | Path) -> list[Path]:
@@ -37,6 +47,7 @@ def check_dicom_series(folder: str | Path) -> list[Path]:
     if not files:
         raise InputDataError(folder, "DICOM folder contains no files")
     shape = None
+    headers = []
     for path in files:
         try:
             header = pydicom.dcmread(path, stop_before_pixels=True)
@@ -52,7 +63,48 @@ def check_dicom_series(folder: str | Path) -> list[Path]:
                 path,
                 f"slice is {header.Rows}x{header.Columns}, the series is {shape[0]}x{shape[1]}",
             )
+        headers.append((path, header))
+    series = sorted({str(h.get("SeriesInstanceUID", "")) for _, h in headers})
+    if len(series) > 1:
+        raise InputDataError(
+            folder, f"holds {len(series)} DICOM series; put each series in its own folder"
+        )
+    check_slice_spacing(folder, headers)
     return files
+
+
+def check_slice_spacing(folder: Path, headers: list) -> None:
+    """Refuse a series whose slices are not evenly spaced along the slice normal.
+
+    A slice missing in the middle (an incomplete export or transfer) leaves a double gap;
+    SimpleITK then only warns on stderr and returns a volume with one average spacing, so every
+    slice beyond the gap sits at the wrong position and no longer matches its segmentation.
+    """
+    if len(headers) < 2:
+        return
+    orientation = np.asarray(headers[0][1].ImageOrientationPatient, dtype=float)
+    normal = np.cross(orientation[:3], orientation[3:])
+    positions = sorted(
+        (float(np.dot(normal, np.asarray(h.ImagePositionPatient, dtype=float))), path)
+        for path, h in headers
+    )
+    gaps = np.diff([position for position, _ in positions])
+    typical = float(np.median(gaps))
+    if typical <= 0:
+        raise InputDataError(folder, "DICOM slices share one position (duplicated slices?)")
+    for k, gap in enumerate(gaps):
+        if abs(gap - typical) > SPACING_TOLERANCE * typical:
+            before, after = positions[k][1].name, positions[k + 1][1].name
+            hint = (
+                f"about {round(gap / typical) - 1} slice(s) missing"
+                if gap > typical
+                else "a duplicated or foreign slice"
+            )
+            raise InputDataError(
+                folder,
+                f"DICOM slices are not evenly spaced: {gap:.3g} mm between {before} and "
+                f"{after}, {typical:.3g} mm elsewhere ({hint})",
+            )
 
 
 def read_volume(path: str | Path) -> sitk.Image:
@@ -79,11 +131,64 @@ def read_volume(path: str | Path) -> sitk.Image:
             raise InputDataError(path, f"SimpleITK could not read the DICOM series: {err}") from err
     if not path.is_file():
         raise InputDataError(path, "volume file is missing")
+    if path.name.endswith(".gz"):
+        check_gzip_complete(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as err:
         first_line = str(err).strip().splitlines()[-1] if str(err).strip() else "unknown error"
         raise InputDataError(path, f"not a readable volume (corrupt NIfTI?): {first_line}") from err
+
+
+def check_gzip_complete(path: Path) -> None:
+    """Decompress a ``.gz`` volume to its end once: ITK reads a truncated gzip (an interrupted
+    download) without complaint and fills the missing voxels with garbage."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 24):
+                pass
+    except (EOFError, OSError, zlib.error) as err:
+        raise InputDataError(path, f"truncated or corrupt gzip ({err}); fetch it again") from err
+
+
+def physical_grid(image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(spacing along patient x, y, z; lowest and highest voxel centre in mm): the voxel grid
+    in patient space, whatever the order and sign of the image axes."""
+    axes = world_axes(image)
+    spacing = np.zeros(3)
+    spacing[axes] = image.GetSpacing()
+    corners = np.array(
+        [
+            image.TransformContinuousIndexToPhysicalPoint([float(i) for i in corner])
+            for corner in itertools.product(*[(0, n - 1) for n in image.GetSize()])
+        ]
+    )
+    return spacing, corners.min(axis=0), corners.max(axis=0)
+
+
+def geometry_difference(imaging: sitk.Image, segmentation: sitk.Image) -> str | None:
+    """How a segmentation's voxel grid differs from its imaging's in patient space (None when
+    they agree). Equal array shapes are not enough: a segmentation with another spacing,
+    origin or direction labels other anatomy than the voxels it lines up with. The two may
+    store their axes in different orders (KiTS19 NIfTI vs a DICOM series)."""
+    spacing_a, low_a, high_a = physical_grid(imaging)
+    spacing_b, low_b, high_b = physical_grid(segmentation)
+    if not np.allclose(spacing_a, spacing_b, rtol=1e-3, atol=1e-4):
+        return (
+            f"voxel spacing {tuple(spacing_b.round(4).tolist())} mm (x, y, z), "
+            f"the imaging {tuple(spacing_a.round(4).tolist())}"
+        )
+    tolerance = 0.5 * spacing_a.min()
+    if np.abs(low_a - low_b).max() > tolerance or np.abs(high_a - high_b).max() > tolerance:
+
+        def extent(low, high):
+            return f"{tuple(low.round(1).tolist())}..{tuple(high.round(1).tolist())}"
+
+        return (
+            f"its voxels at {extent(low_b, high_b)} mm, the imaging's at "
+            f"{extent(low_a, high_a)} (another origin or direction)"
+        )
+    return None
 
 
 def volume_voxels(path: str | Path) -> int:
@@ -94,8 +199,11 @@ def volume_voxels(path: str | Path) -> int:
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         if not files:
             raise InputDataError(path, "DICOM folder contains no files")
-        header = pydicom.dcmread(files[0], stop_before_pixels=True)
-        return len(files) * int(header.Rows) * int(header.Columns)
+        try:
+            header = pydicom.dcmread(files[0], stop_before_pixels=True)
+            return len(files) * int(header.Rows) * int(header.Columns)
+        except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError) as err:
+            raise InputDataError(files[0], f"not a readable DICOM file ({err})") from err
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -116,6 +224,13 @@ def world_axes(image: sitk.Image) -> list[int]:
     if sorted(dominant) != [0, 1, 2]:
         raise ValueError(
             f"cannot tell the axial axis from the direction cosines {direction.tolist()}"
+        )
+    cosines = np.clip([abs(direction[dominant[k], k]) for k in range(3)], 0.0, 1.0)
+    tilt = float(np.degrees(np.arccos(cosines.min())))
+    if tilt > MAX_TILT_DEGREES:
+        raise ValueError(
+            f"oblique volume: an image axis is {tilt:.0f} degrees off the patient axes (more "
+            f"than {MAX_TILT_DEGREES}); resample it to an axis-aligned grid first"
         )
     return dominant
 

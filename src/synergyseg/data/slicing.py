@@ -120,8 +120,11 @@ def slice_volume(record: sources.VolumeRecord, settings: SliceSettings) -> list[
     Non-square planes are padded to a square (air for the image, background for the mask) and
     then resized, so the anatomy keeps its aspect ratio.
     """
-    hu = _canonical_stack(ct.read_volume(record.imaging), record.imaging)
-    seg = _canonical_stack(ct.read_volume(record.segmentation), record.segmentation)
+    imaging, segmentation = ct.read_volume(record.imaging), ct.read_volume(record.segmentation)
+    hu = _canonical_stack(imaging, record.imaging)
+    seg = _canonical_stack(segmentation, record.segmentation)
+    if hu.shape == seg.shape and (difference := ct.geometry_difference(imaging, segmentation)):
+        raise InputDataError(record.segmentation, f"segmentation has {difference}")
     if hu.shape != seg.shape:
         raise InputDataError(
             record.segmentation,
@@ -160,16 +163,20 @@ def find_records(
     cases: list[str] | None = None,
 ) -> list:
     """Records of one raw layout (``raw`` is a folder, or the CSV for the ``custom`` format);
-    ``cases`` restricts KiTS19 to the listed case folders (all must exist)."""
-    if raw_format == "isic":
-        return sources.isic_records(raw, labels_csv)
-    if raw_format == "gleason2019":
-        return sources.gleason_records(raw)
-    if raw_format == "kits19":
-        return sources.kits_records(raw, cases)
-    if raw_format == "custom":
-        return sources.custom_records(raw)
-    raise ValueError(f"unknown raw format {raw_format!r}; choose one of {sorted(SLICERS)}")
+    ``cases`` restricts KiTS19 to the listed case folders (all must exist). A dataset left with
+    no record is an error here, not an empty slice store that fails later far from its cause."""
+    readers = {
+        "isic": lambda: sources.isic_records(raw, labels_csv),
+        "gleason2019": lambda: sources.gleason_records(raw),
+        "kits19": lambda: sources.kits_records(raw, cases),
+        "custom": lambda: sources.custom_records(raw),
+    }
+    if raw_format not in readers:
+        raise ValueError(f"unknown raw format {raw_format!r}; choose one of {sorted(SLICERS)}")
+    records = readers[raw_format]()
+    if not records:
+        raise InputDataError(raw, f"no {raw_format} images or cases found: the dataset is empty")
+    return records
 
 
 def ordered_map(function: Callable, items: list, threads: int) -> Iterator:

@@ -42,14 +42,29 @@ class VolumeRecord:
     segmentation: Path
 
 
+def _unique_by_id(pairs) -> dict[str, Path]:
+    """id → file, refusing an id found twice (e.g. in two subfolders) instead of keeping one."""
+    found: dict[str, Path] = {}
+    for key, path in pairs:
+        if key in found:
+            raise InputDataError(path, f"{key} is also at {found[key]}; keep one copy")
+        found[key] = path
+    return found
+
+
 def isic_records(root: str | Path, labels_csv: str | Path | None = None) -> list[ImageRecord]:
     """ISIC 2018 Task 1 layout: ``ISIC_xxxxxxx.jpg`` and ``ISIC_xxxxxxx_segmentation.png`` anywhere
     below ``root``; benign/malignant from ``labels_csv`` (``isic_id,benign_malignant``) if given."""
     root = Path(root)
     if not root.is_dir():
         raise InputDataError(root, "ISIC folder is missing")
-    images = {p.stem: p for p in root.rglob("ISIC_*.jpg") if ISIC_ID.match(p.stem)}
-    masks = {p.stem.removesuffix("_segmentation"): p for p in root.rglob("ISIC_*_segmentation.png")}
+    images = _unique_by_id(
+        (p.stem, p) for p in sorted(root.rglob("ISIC_*.jpg")) if ISIC_ID.match(p.stem)
+    )
+    masks = _unique_by_id(
+        (p.stem.removesuffix("_segmentation"), p)
+        for p in sorted(root.rglob("ISIC_*_segmentation.png"))
+    )
     if not images:
         raise InputDataError(root, "no ISIC_xxxxxxx.jpg images found")
     missing = sorted(set(images) - set(masks))
