@@ -16,6 +16,7 @@ from synergyseg.errors import InputDataError
 from synergyseg.model import ModelSpec
 from synergyseg.store import SliceStore
 from synergyseg.train import (
+    TrainingDivergedError,
     TrainSpec,
     resolve_precision,
     resume_path,
@@ -259,7 +260,7 @@ def test_malicious_pickle_is_refused(tmp_path):
     bad = tmp_path / "evil.pt"
     bad.write_bytes(pickle.dumps({"state_dict": Exploit(), "meta": {}}))
     with pytest.raises(
-        InputDataError, match="evil.pt: cannot be loaded safely with weights_only=True"
+        InputDataError, match="evil.pt: refused: not loadable with weights_only=True"
     ):
         load_checkpoint(bad)
 
@@ -275,3 +276,33 @@ def test_training_error_leaves_no_checkpoint(tiny_split, tiny_store, tmp_path):
             weights=tmp_path / "none.pth",
         )
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_diverging_loss_stops_the_job_keeps_the_last_good_state_and_no_checkpoint(
+    tiny_split, tiny_store, tmp_path, monkeypatch
+):
+    from synergyseg import lanes
+
+    original = lanes.Lane.take_loss
+    reads = []
+
+    def take_loss(self):  # the first model's loss turns NaN in epoch 2 (its 3rd read)
+        value = original(self)
+        reads.append(value)
+        return float("nan") if len(reads) == 3 else value
+
+    monkeypatch.setattr(lanes.Lane, "take_loss", take_loss)
+    outs = [tmp_path / "first.pt", tmp_path / "second.pt"]
+    histories = [p.with_suffix(".csv") for p in outs]
+    with pytest.raises(TrainingDivergedError) as err:
+        train_models([SPEC, variant(rep=2)], tiny_split, tiny_store, outs, histories)
+    message = str(err.value)
+    assert f"{outs[0]}: training loss is nan in epoch 2" in message
+    assert f"state after epoch 1 is kept in {resume_path(outs[0])}" in message
+    assert str(outs[1]) not in message
+    assert not any(p.exists() for p in outs)  # never a checkpoint
+    kept = torch.load(resume_path(outs[0]), weights_only=True)
+    assert kept["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+    assert len(pd.read_csv(histories[0])) == 1  # the history ends at the last good epoch
+    assert torch.load(resume_path(outs[1]), weights_only=True)["epoch"] == 2

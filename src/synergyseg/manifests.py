@@ -18,6 +18,15 @@ def read_split(split_csv: str | Path, subset: str) -> pd.DataFrame:
     table = pd.read_csv(split_csv, dtype={"case": str, "label": str, "slice_id": str})
     if "subset" not in table.columns:
         raise InputDataError(split_csv, "is not a split manifest (no 'subset' column)")
+    for column in ("slice_id", "row", "label"):
+        if column not in table.columns:
+            raise InputDataError(split_csv, f"is not a split manifest (no {column!r} column)")
+    duplicated = table["slice_id"][table["slice_id"].duplicated()]
+    if not duplicated.empty:
+        raise InputDataError(split_csv, f"lists slice id {duplicated.iloc[0]!r} more than once")
+    unlabelled = int(table["label"].isna().sum())
+    if unlabelled:
+        raise InputDataError(split_csv, f"has {unlabelled} rows without a clinical label")
     rows = table[table["subset"] == subset].reset_index(drop=True)
     if rows.empty:
         raise InputDataError(split_csv, f"has no {subset} rows")

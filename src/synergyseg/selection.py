@@ -23,9 +23,17 @@ def replicate_medians(replicates: Sequence[pd.DataFrame], metric: str) -> pd.Ser
     return pd.concat(columns, axis=1).median(axis=1, skipna=True)
 
 
+# metric values are at most 1: differences this small are float rounding, not a difference
+FLOAT_SLACK = 1e-9
+
+
 def practical_mark(lmi: float, tii: float, threshold: float = PRACTICAL_DIFFERENCE) -> str | None:
-    """'tii' or 'lmi' when that model is better by more than ``threshold``, else None."""
-    if np.isnan(lmi) or np.isnan(tii) or abs(tii - lmi) <= threshold:
+    """'tii' or 'lmi' when that model is better by more than ``threshold``, else None.
+
+    A difference equal to the threshold is not "more": the comparison allows for float
+    rounding, so 0.90 vs 0.85 (0.05000000000000004 in binary) is unmarked like 0.95 vs 0.90.
+    """
+    if np.isnan(lmi) or np.isnan(tii) or abs(tii - lmi) <= threshold + FLOAT_SLACK:
         return None
     return "tii" if tii > lmi else "lmi"
 

@@ -14,11 +14,18 @@ A split manifest is the slice manifest with one more column, ``subset`` (train/t
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
+
+from synergyseg.errors import InputDataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,16 +76,60 @@ def _with_subset(manifest: pd.DataFrame, train_units: set, group_by_case: bool) 
     return out
 
 
-def random_split(manifest: pd.DataFrame, settings: SplitSettings, seed: int) -> pd.DataFrame:
-    """One seeded train/test split of the slice manifest."""
+def _test_units(n_units: int, test_fraction: float) -> int:
+    # rounded first: 0.28 x 25 is 7.000000000000001 in binary, which must give 7, not 8
+    return int(np.ceil(round(test_fraction * n_units, 9)))
+
+
+def random_split(
+    manifest: pd.DataFrame,
+    settings: SplitSettings,
+    seed: int,
+    source: str | Path = "the slice manifest",
+) -> pd.DataFrame:
+    """One seeded train/test split of the slice manifest (read from ``source``, named in
+    errors).
+
+    A clinical label that ends up on the training side only is logged as a warning: the
+    per-label tables (S3/S4) will lack it for this split. It is not an error, as a rare label
+    may simply be too rare.
+    """
     if not 0 < settings.test_fraction < 1:
         raise ValueError(
             f"test_fraction must lie strictly between 0 and 1, got {settings.test_fraction}"
         )
     units, labels = _units(manifest, settings.group_by_case)
-    n_train = len(units) - int(np.ceil(settings.test_fraction * len(units)))
-    train = _draw(units, labels, n_train, seed, settings.stratify)
-    return _with_subset(manifest, train, settings.group_by_case)
+    n_train = len(units) - _test_units(len(units), settings.test_fraction)
+    try:
+        train = _draw(units, labels, n_train, seed, settings.stratify)
+    except ValueError as err:
+        raise InputDataError(source, str(err)) from err
+    split = _with_subset(manifest, train, settings.group_by_case)
+    missing = sorted(set(split["label"]) - set(split.loc[split["subset"] == "test", "label"]))
+    if missing:
+        log.warning(
+            "%s: no test image labelled %s in this split (seed %d); its per-label tables "
+            "will lack that label",
+            source,
+            ", ".join(missing),
+            seed,
+        )
+    return split
+
+
+def check_split_count(
+    manifest: pd.DataFrame, settings: SplitSettings, n_splits: int, source: str | Path
+) -> None:
+    """Refuse more splits than the dataset has different ones (they would repeat)."""
+    units, _ = _units(manifest, settings.group_by_case)
+    possible = math.comb(len(units), _test_units(len(units), settings.test_fraction))
+    if n_splits > possible:
+        unit = "cases" if settings.group_by_case else "images"
+        raise InputDataError(
+            source,
+            f"config key 'splits.n_splits' asks for {n_splits} splits, but {len(units)} "
+            f"{unit} allow only {possible} different ones",
+        )
 
 
 def deplete(

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from synergyseg import __version__
 from synergyseg.atomic import atomic_path, write_csv
 from synergyseg.checksums import sha256_of
 from synergyseg.config import TRAINING_OPTIONS
+from synergyseg.errors import InputDataError
 from synergyseg.lanes import (
     Lane,
     adadelta,
@@ -194,14 +196,43 @@ def _resume(job: Job) -> None:
     if not job.state_file.is_file():
         return
     state = safe_load(job.state_file)
-    if state.get("key") != job.key:
+    if not isinstance(state, dict) or state.get("key") != job.key:
         log.warning("%s belongs to other settings or inputs; starting from scratch", job.state_file)
         return
     lane = job.lane
-    lane.model.load_state_dict(state["model"])
-    lane.optimiser.load_state_dict(state["optimiser"])
-    lane.history, lane.next_epoch = list(state["history"]), int(state["epoch"]) + 1
+    try:
+        lane.model.load_state_dict(state["model"])
+        lane.optimiser.load_state_dict(state["optimiser"])
+        lane.history, lane.next_epoch = list(state["history"]), int(state["epoch"]) + 1
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise InputDataError(
+            job.state_file, f"resume state is damaged ({err}); delete it to train from scratch"
+        ) from err
     log.info("%s: resuming after epoch %d", job.out, state["epoch"])
+
+
+class TrainingDivergedError(RuntimeError):
+    """A model's training loss became NaN or infinite: the job stops without a checkpoint."""
+
+
+def _divergence_message(diverged: list[tuple[Job, float]], epoch: int) -> str:
+    lines = []
+    for job, loss in diverged:
+        kept = (
+            f"its state after epoch {epoch - 1} is kept in {job.state_file} for inspection"
+            if job.state_file.is_file()
+            else "no epoch had finished, so no state is kept"
+        )
+        lines.append(
+            f"{job.out}: training loss is {loss} in epoch {epoch} "
+            f"({job.spec.init} replicate {job.spec.rep}); {kept}"
+        )
+    return (
+        "training diverged, no checkpoint written:\n"
+        + "\n".join(lines)
+        + "\nA rerun resumes from that state and diverges the same way: check the images for "
+        "extreme values, or train with `train.precision: fp32`."
+    )
 
 
 def _check_shared(specs: Sequence[TrainSpec]) -> None:
@@ -316,7 +347,11 @@ def train_models(
         run_epoch([job.lane for job in running], plans, data, autocast)
         losses = [job.lane.take_loss() for job in running]  # the epoch's one host sync
         seconds = time.perf_counter() - started
+        diverged = []
         for job, plan, loss, before in zip(running, plans, losses, seen_before, strict=True):
+            if not math.isfinite(loss):
+                diverged.append((job, loss))
+                continue  # its resume file keeps the last good epoch
             lane = job.lane
             seen = lane.images_seen - before
             row = {
@@ -339,6 +374,8 @@ def train_models(
             sum(lane_plan.index.numel() for lane_plan in plans) / seconds,
             seconds,
         )
+        if diverged:
+            raise TrainingDivergedError(_divergence_message(diverged, epoch))
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 

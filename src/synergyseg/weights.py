@@ -28,8 +28,14 @@ def safe_load(path: str | Path, mmap: bool = False):
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad input file
+        # torch's own advice (retry with weights_only=False) would run the file's code: dropped
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = reason.split(" Re-running `torch.load`")[0]
         raise InputDataError(
-            path, f"cannot be loaded safely with weights_only=True ({err})"
+            path,
+            f"refused: not loadable with weights_only=True, i.e. it holds more than tensors "
+            f"and plain containers ({reason}). Do not load it with weights_only=False "
+            "unless you trust where it came from.",
         ) from err
 
 
