@@ -210,3 +210,15 @@ def test_a_tilted_volume_is_refused_with_its_angle():
     c, s = np.cos(np.deg2rad(2)), np.sin(np.deg2rad(2))
     small.SetDirection((1, 0, 0, 0, c, -s, 0, s, c))  # a 2 degree gantry tilt is accepted
     assert ct.axial_stack(small).shape == (4, 4, 4)
+
+
+def test_kits_labels_outside_0_1_2_are_named(tmp_path, rng):
+    from synergyseg.data.slicing import SliceSettings, slice_volume
+    from synergyseg.data.sources import VolumeRecord
+
+    imaging = write_nifti(tmp_path / "imaging.nii.gz", rng.integers(-1000, 1000, (4, 32, 32)))
+    labels = np.zeros((4, 32, 32), np.uint8)
+    labels[1, 5:9, 5:9] = 7
+    seg = write_nifti(tmp_path / "segmentation.nii.gz", labels)
+    with pytest.raises(InputDataError, match=r"segmentation.nii.gz: labels \[7\] outside"):
+        slice_volume(VolumeRecord("case_00000", imaging, seg), SliceSettings(32, 32))

@@ -138,3 +138,15 @@ def test_usable_as_a_module_from_another_folder(tmp_path):
     # the module's code lives in the checkout; the run's files in the importing folder
     assert not (tmp_path / "results").exists()
     assert "src/synergyseg" in result.stdout
+
+
+def test_every_test_named_in_the_failure_table_exists():
+    text = (ROOT / "docs" / "failures.md").read_text()
+    named = set(re.findall(r"`(test_\w+\.py)::(test_\w+)(?:\[[^\]]*\])?`", text))
+    assert len(named) > 40
+    missing = [
+        f"{module}::{name}"
+        for module, name in sorted(named)
+        if not re.search(rf"^def {name}\(", (ROOT / "tests" / module).read_text(), re.M)
+    ]
+    assert not missing, f"docs/failures.md names tests that do not exist: {missing}"
