@@ -46,3 +46,10 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+rule fetch_data:
+    input:
+        fetched_inputs(),
+    """Only the downloads (datasets, labels, ImageNet weights): `snakemake fetch_data`."""
+    localrule: True

@@ -5,6 +5,7 @@ import functools
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -420,6 +421,21 @@ def figure_files(name, subcategory, label):
         labels={"figure": label},
     )
     return {f"{name}_png": png, f"{name}_pdf": f"{stem}.pdf"}
+
+
+def fetched_inputs():
+    """What a run takes from outside - datasets, ISIC labels, ImageNet weights - for
+    `rule fetch_data` (run it where there is internet before submitting to offline nodes).
+    """
+    inputs = [
+        path
+        for dataset in DATASETS
+        for path in raw_inputs(SimpleNamespace(dataset=dataset))
+        if path
+    ]
+    if config["pretrained"]["source"] == "imagenet":
+        inputs.append("resources/weights/imagenet_vgg16.pth")
+    return inputs
 
 
 def final_outputs():

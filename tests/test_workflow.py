@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -14,6 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -520,12 +523,105 @@ def test_workstation_profile_plans_the_full_protocol(tmp_path):
 def test_fetching_data_first_on_a_login_node_runs_only_the_downloads(tmp_path):
     """README, Running at scale, step 1: only downloads and the weights, nothing submitted."""
     workdir = copy_workflow(tmp_path / "fetch")
-    rules = ("fetch_imagenet_weights", "download_kits19_case", "download_isic_part")
-    jobs = planned_jobs(full_protocol_plan(workdir, "--until", *rules, "fetch_isic_labels"))
-    assert jobs == {
+    output = snakemake(workdir, "-n", "fetch_data", "--configfile", "config/config.yaml").stdout
+    assert planned_jobs(output) == {
         "fetch_imagenet_weights": 1,
         "download_kits19_case": 210,
         "download_isic_part": 6,
         "extract_isic": 1,  # the labels are asked for the extracted images' ids
         "fetch_isic_labels": 1,
+        "check_local_data": 1,  # Gleason2019 is placed by hand: its layout is checked
+        "fetch_data": 1,
     }
+
+
+# --- kill tests: a run killed while a stage publishes its outputs restarts cleanly ----------
+
+# Imported by every Python process of a run (sitecustomize on PYTHONPATH): when a job is about
+# to rename its finished temporary file onto the output named by SYNERGYSEG_TEST_KILL_AT, the
+# whole run - Snakemake and its jobs, one process group - dies with SIGKILL, as in a power cut
+# or `kill -9`. The job's other outputs may already be in place, the worst moment to die.
+KILL_ON_PUBLISH = """
+import os, signal
+_target = os.environ.get("SYNERGYSEG_TEST_KILL_AT")
+if _target:
+    _replace = os.replace
+
+    def _replace_or_die(src, dst, *args, **kwargs):
+        if os.fspath(dst).endswith(_target):
+            os.killpg(0, signal.SIGKILL)
+        return _replace(src, dst, *args, **kwargs)
+
+    os.replace = _replace_or_die
+"""
+
+# stage: (rule forced to run again, the output it is publishing when the run dies). From the
+# end of the DAG backwards, so that redoing one stage never makes a later one out of date.
+KILL_POINTS = {
+    "figures": ("plot_figures", "results/figures/kidney/segmentation.pdf"),
+    "tables": ("make_tables", "results/tables/table1.md"),
+    "statistics": ("compute_statistics", "results/kidney/stats/train40/tests.csv"),
+    "metrics": ("score_predictions", "results/kidney/metrics/split1/lmi/rep2.csv"),
+    "prediction": ("predict", "results/kidney/predictions/split1/lmi/rep2.npz"),
+    "training": ("train_regime", "results/kidney/models/split1/lmi/rep2.pt"),
+    "slicing": ("make_slices", "results/kidney/slices/manifest.csv"),
+    "slice store": ("make_slices", "results/kidney/slices/masks.npy"),
+}
+TIMING = ["images_per_s", "seconds"]
+
+
+def without_timing(history) -> pd.DataFrame:
+    return pd.DataFrame(history).drop(columns=TIMING)
+
+
+def same_results(reference: Path, other: Path) -> list[str]:
+    """Result files that differ (checkpoints by their tensors and metadata: torch's zip names
+    its folder after the temporary file; histories without their timing columns)."""
+    differing = []
+    for path in sorted((reference / "results").rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(reference)
+        copy = other / relative
+        if path.suffix == ".pt":
+            a, b = torch.load(path, weights_only=True), torch.load(copy, weights_only=True)
+            meta_a, meta_b = dict(a["meta"]), dict(b["meta"])
+            same = without_timing(meta_a.pop("history")).equals(
+                without_timing(meta_b.pop("history"))
+            )
+            same = same and meta_a == meta_b
+            same = same and all(
+                torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"]
+            )
+        elif path.name.endswith(".history.csv"):
+            same = without_timing(pd.read_csv(path)).equals(without_timing(pd.read_csv(copy)))
+        else:
+            same = path.read_bytes() == copy.read_bytes()
+        if not same:
+            differing.append(str(relative))
+    return differing
+
+
+def test_a_run_killed_at_any_stage_restarts_to_identical_results(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "killed")
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(KILL_ON_PUBLISH)
+    # --nolock: a killed run leaves its lock behind (a user runs `snakemake --unlock` first)
+    config = ["--configfile", "config/demo.yaml", "--nolock"]
+    for stage, (rule, output) in KILL_POINTS.items():
+        env = dict(os.environ, SYNERGYSEG_TEST_KILL_AT=output)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(inject), env.get("PYTHONPATH")]))
+        killed = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--cores", "2", *config]
+            + ["--forcerun", rule, "--", output],
+            cwd=other,
+            env=env,
+            capture_output=True,
+            start_new_session=True,  # its own process group, which the kill takes down
+            timeout=600,
+        )
+        assert killed.returncode == -signal.SIGKILL, f"{stage}: the run was not killed"
+        rerun = snakemake(other, "--rerun-incomplete", *config, "--", output).stderr
+        assert planned_jobs(rerun)[rule] == 1, f"{stage}: not redone"  # a run logs to stderr
+    assert same_results(demo, other) == []
