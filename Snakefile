@@ -48,8 +48,9 @@ rule all:
         final_outputs(),
 
 
+# Only the downloads (datasets, labels, ImageNet weights), e.g. on a login node with internet
+# before the compute nodes run everything else: `snakemake --cores 4 fetch_data`.
 rule fetch_data:
     input:
         fetched_inputs(),
-    """Only the downloads (datasets, labels, ImageNet weights): `snakemake fetch_data`."""
     localrule: True
