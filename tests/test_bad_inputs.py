@@ -251,3 +251,13 @@ def test_config_problems_name_the_key_path(edit, expected):
     edit(config)
     problem = schema_problem(config, ROOT / "config" / "schema.yaml")
     assert problem is not None and str(problem).startswith(expected), str(problem)
+
+
+def test_a_jpeg_with_trailing_data_after_its_end_is_read(tmp_path, rng):
+    # some cameras and tools append data after the end-of-image marker: not a truncation
+    photo = tmp_path / "ISIC_0000002.jpg"
+    pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    cv2.imwrite(str(photo), pixels)
+    expected = read_rgb(photo)
+    photo.write_bytes(photo.read_bytes() + bytes(rng.integers(1, 255, 8000, dtype=np.uint8)))
+    assert (read_rgb(photo) == expected).all()

@@ -38,13 +38,26 @@ def _imread(path: Path, flags: int, what: str) -> np.ndarray:
         handle.seek(max(0, size - 4096))
         tail = handle.read()
     # In JPEG scan data every 0xFF byte is followed by 0x00 or a restart marker, so an
-    # end-of-image marker in the last bytes can only be the real end of the image.
-    if head == JPEG_START and JPEG_END not in tail:
+    # end-of-image marker in the last bytes can only be the real end of the image. Without one
+    # (a truncated file, or a file with trailing data appended), a strict decode decides.
+    if head == JPEG_START and JPEG_END not in tail and not _decodes_completely(path):
         raise InputDataError(path, "JPEG is truncated (no end-of-image marker); fetch it again")
     image = cv2.imread(str(path), flags)
     if image is None:
         raise InputDataError(path, "not a readable image (corrupt or unsupported format)")
     return image
+
+
+def _decodes_completely(path: Path) -> bool:
+    """Whether Pillow decodes the whole image without running out of data."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, SyntaxError):
+        return False
+    return True
 
 
 def png_header(path: Path) -> tuple[int, int] | None:
