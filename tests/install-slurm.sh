@@ -12,7 +12,7 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 0
 fi
 echo "install-slurm: installing Debian's slurmctld, slurmd, slurm-client and munge for the SLURM test"
-if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+if ! { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq \
         slurmctld slurmd slurm-client munge >/dev/null; }; then
     echo "install-slurm: installation failed; the SLURM test will be skipped"
 fi

@@ -16,6 +16,7 @@ Ctrl-C, printing the environment a shell needs to submit to it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shlex
@@ -33,7 +34,7 @@ PORTS = (6817, 6818)
 LOCK_FILE = Path(tempfile.gettempdir()) / "synergyseg-test-slurm.lock"
 N_FAKE_GPUS = 2
 # Finished jobs stay listed this long; the executor plugin needs >= 3 x its initial wait.
-MIN_JOB_AGE_S = 600
+MIN_JOB_AGE_S = 7200
 
 
 def unavailable_reason() -> str | None:
@@ -52,20 +53,21 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def node_fields() -> dict[str, str]:
+    """This machine as ``slurmd -C`` sees it (NodeName is the name slurmd will look for)."""
+    out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout
+    return dict(item.split("=", 1) for item in out.splitlines()[0].split())
+
+
 def node_line(memory_mb: int | None = None) -> str:
-    """This machine as ``slurmd -C`` sees it, declaring a little less memory than it has."""
-    fields = dict(
-        item.split("=", 1)
-        for item in subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True)
-        .stdout.splitlines()[0]
-        .split()
-    )
+    """The node's line in slurm.conf, declaring a little less memory than it has."""
+    fields = node_fields()
     real = int(fields["RealMemory"])
     memory_mb = min(real - 512, memory_mb) if memory_mb else real - 512
     keep = ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore")
     hardware = " ".join(f"{key}={fields[key]}" for key in keep if key in fields)
     return (
-        f"NodeName={socket.gethostname()} NodeAddr=127.0.0.1 {hardware} "
+        f"NodeName={fields['NodeName']} NodeAddr=127.0.0.1 {hardware} "
         f"RealMemory={memory_mb} Gres=gpu:{N_FAKE_GPUS} State=UNKNOWN"
     )
 
@@ -83,7 +85,17 @@ class SlurmCluster:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> SlurmCluster:
         self._lock = open(LOCK_FILE, "a")  # noqa: SIM115 - held for the cluster's lifetime
-        fcntl.flock(self._lock, fcntl.LOCK_EX)  # one cluster per machine: fixed ports
+        deadline = time.monotonic() + timeout
+        while True:  # one cluster per machine (fixed ports): wait a while for another to stop
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._lock.close()
+                    self._lock = None
+                    raise TimeoutError(f"another test cluster holds {LOCK_FILE}") from None
+                time.sleep(1)
         try:
             self._write_files()
             self._spawn("munged", ["munged", "-F", "--force", *self._munge_args()])
@@ -99,7 +111,14 @@ class SlurmCluster:
         return self
 
     def stop(self) -> None:
-        """Stop the daemons this object started (by PID), slurmd first."""
+        """Cancel every job left (the cluster is private), then stop the daemons this object
+        started (by PID), slurmd first: job processes outlive a stopped slurmd otherwise."""
+        if self.processes.get("slurmctld") and self.processes["slurmctld"].poll() is None:
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                self.run("scancel", "--partition=main")
+                deadline = time.monotonic() + 30
+                while self.run("squeue", "--noheader").strip() and time.monotonic() < deadline:
+                    time.sleep(0.5)
         for name in ("slurmd", "slurmctld", "munged"):
             process = self.processes.pop(name, None)
             if process is None or process.poll() is not None:
@@ -176,7 +195,7 @@ class SlurmCluster:
             if not device.exists():
                 os.mknod(device, 0o666 | 0o020000, os.makedev(1, 3))  # like /dev/null
             devices.append(device)
-        host = socket.gethostname()
+        host = node_fields()["NodeName"]
         root = self.root
         self.conf.write_text(
             "\n".join(

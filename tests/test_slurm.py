@@ -45,8 +45,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with SlurmCluster(tmp_path_factory.mktemp("slurm")) as running:
+    try:
+        running = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    except TimeoutError as err:
+        pytest.skip(f"no SLURM here: {err}")
+    try:
         yield running
+    finally:
+        running.stop()
 
 
 def kidney_demo(workdir: Path) -> None:
@@ -136,9 +142,10 @@ def scenario(cluster, tmp_path_factory) -> Scenario:
                 first.kill()
             first.wait()
     result.first_run = log1.read_text()
+    records = {job["JobId"]: job for job in cluster.jobs()}  # before any record can expire
     finished = [
         record
-        for record in cluster.jobs()
+        for record in records.values()
         if rule_of(record) == "train_regime" and record["JobState"] == "COMPLETED"
     ]
     assert finished, result.first_run[-3000:]
@@ -179,9 +186,13 @@ def scenario(cluster, tmp_path_factory) -> Scenario:
     finally:
         stop.set()
         watcher.join()
+        for job in cluster.jobs():  # whatever ran or still runs, as SLURM recorded it
+            records[job["JobId"]] = job
+        if any(job["JobState"] in ("PENDING", "RUNNING") for job in records.values()):
+            cluster.run("scancel", "--partition=main")  # a failed run leaves nothing behind
     result.second_run = second.stdout + second.stderr
     result.returncode = second.returncode
-    result.jobs = cluster.jobs()
+    result.jobs = sorted(records.values(), key=lambda job: int(job["JobId"]))
     return result
 
 
@@ -204,13 +215,17 @@ def test_every_gpu_rule_ran_with_a_gpu_request_and_logged_its_device(scenario):
         rule = rule_of(job)
         if rule in GPU_RULES:
             seen.add(rule)
-            assert job.get("TresPerJob") == "gres:gpu:1", job
+            assert re.fullmatch(r"gres[:/]gpu:1", job.get("TresPerJob", "")), job
         else:
             assert "gpu" not in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
     assert seen == GPU_RULES
     # the demo says `device: auto`: on these fake GPUs the job trains on the CPU, and says so
     log = (scenario.workdir / "logs/train_regime/kidney/split2.log").read_text()
-    assert "device: cpu (config device: auto" in log
+    import torch
+
+    if not torch.cuda.is_available():  # fake GPU ids may name real ones on a GPU machine
+        assert "device: cpu (config device: auto" in log
+    assert "device: " in log
 
 
 def test_no_job_asks_for_more_cpus_than_a_node_has(scenario):
