@@ -261,3 +261,16 @@ def test_a_jpeg_with_trailing_data_after_its_end_is_read(tmp_path, rng):
     expected = read_rgb(photo)
     photo.write_bytes(photo.read_bytes() + bytes(rng.integers(1, 255, 8000, dtype=np.uint8)))
     assert (read_rgb(photo) == expected).all()
+
+
+def test_a_custom_label_that_reads_as_missing_is_refused(tmp_path):
+    for name in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), np.zeros((8, 8, 3), np.uint8))
+        cv2.imwrite(str(tmp_path / f"{name}_mask.png"), np.zeros((8, 8), np.uint8))
+    csv = tmp_path / "mine.csv"
+    csv.write_text("image,mask,case,label\na.png,a_mask.png,p1,benign\nb.png,b_mask.png,p2,NA\n")
+    with pytest.raises(InputDataError, match=r"mine.csv: line 3: label 'NA' is empty or reads"):
+        sources.custom_records(csv)
+    csv.write_text("image,mask,case,label\na.png,a_mask.png,,benign\n")
+    with pytest.raises(InputDataError, match=r"mine.csv: line 2: case '' is empty"):
+        sources.custom_records(csv)

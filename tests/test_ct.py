@@ -222,3 +222,15 @@ def test_kits_labels_outside_0_1_2_are_named(tmp_path, rng):
     seg = write_nifti(tmp_path / "segmentation.nii.gz", labels)
     with pytest.raises(InputDataError, match=r"segmentation.nii.gz: labels \[7\] outside"):
         slice_volume(VolumeRecord("case_00000", imaging, seg), SliceSettings(32, 32))
+
+
+def test_dicom_positions_rounded_by_the_scanner_are_accepted(tmp_path, rng):
+    # 0.625 mm slices stored with one decimal: gaps of 0.6 and 0.7 mm, no slice missing
+    hu, _ = phantoms.kidney_volume(rng, n_slices=6, rows=32, cols=32)
+    phantoms.write_dicom_series(hu, tmp_path / "dicom", (0.625, 0.8, 0.8), seed=5)
+    for path in sorted((tmp_path / "dicom").iterdir()):
+        ds = pydicom.dcmread(path)
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x, y, round(z, 1)]
+        ds.save_as(path)
+    assert ct.read_volume(tmp_path / "dicom").GetSize()[2] == 6

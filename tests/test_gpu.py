@@ -78,6 +78,7 @@ def test_a_cpu_only_pytorch_build_is_named(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)  # not a ROCm build either
     with pytest.raises(NoUsableGPUError, match="CPU-only build"):
         select_device("cuda")
 

@@ -488,9 +488,10 @@ def test_a_configfile_replaces_the_demo_instead_of_merging_into_it(tmp_path):
     assert "config key 'model.width'" in result.stderr + result.stdout
 
 
-def test_a_gpu_rule_without_a_usable_gpu_stops_and_says_why(demo, tmp_path):
-    """`device: cuda` (the full protocol's setting) on a machine without a GPU: the job fails
+def test_a_gpu_rule_without_a_usable_gpu_stops_and_says_why(demo, tmp_path, monkeypatch):
+    """`device: cuda` (the full protocol's setting) where no GPU is visible: the job fails
     with the reason in its log, instead of training on the CPU unnoticed."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU, also on a machine that has one
     other = edited_copy(demo, tmp_path / "nogpu")
     target = "results/kidney/predictions/split1/tii/rep1.npz"
     result = snakemake(

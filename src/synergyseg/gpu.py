@@ -111,7 +111,7 @@ def cuda_unusable_reason(env: dict[str, str] | None = None) -> str | None:
     import torch
 
     env = os.environ if env is None else env
-    if torch.version.cuda is None:
+    if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
         return f"this PyTorch ({torch.__version__}) is a CPU-only build"
     if not torch.cuda.is_available():
         visible = env.get("CUDA_VISIBLE_DEVICES")
@@ -123,7 +123,8 @@ def cuda_unusable_reason(env: dict[str, str] | None = None) -> str | None:
             else "CUDA_VISIBLE_DEVICES unset"
         )
         return (
-            f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable GPU "
+            f"PyTorch {torch.__version__} (CUDA {torch.version.cuda or torch.version.hip}) "
+            "finds no usable GPU "
             f"({where}; no device, or no working NVIDIA driver)"
         )
     return None

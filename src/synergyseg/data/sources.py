@@ -167,6 +167,14 @@ def kits_records(root: str | Path, cases: list[str] | None = None) -> list[Volum
 CUSTOM_COLUMNS = ("image", "mask", "case", "label")
 
 
+# What pandas' CSV reader (and R's) turns into a missing value: a case or label written like
+# this would come back as NaN in every later table.
+READS_AS_MISSING = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
+    | {"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+
+
 def custom_records(csv_path: str | Path) -> list[ImageRecord]:
     """Any binary-segmentation dataset: a CSV with ``image, mask, case, label`` columns.
 
@@ -175,7 +183,7 @@ def custom_records(csv_path: str | Path) -> list[ImageRecord]:
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise InputDataError(csv_path, "custom dataset CSV is missing")
-    table = pd.read_csv(csv_path, dtype=str)
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     absent = [c for c in CUSTOM_COLUMNS if c not in table.columns]
     if absent:
         raise InputDataError(
@@ -183,7 +191,15 @@ def custom_records(csv_path: str | Path) -> list[ImageRecord]:
             f"CSV lacks the column(s) {', '.join(absent)}; needs {', '.join(CUSTOM_COLUMNS)}",
         )
     records = []
-    for row in table.itertuples(index=False):
+    for line, row in enumerate(table.itertuples(index=False), start=2):
+        for column in ("case", "label"):
+            value = getattr(row, column).strip()
+            if value in READS_AS_MISSING:
+                raise InputDataError(
+                    csv_path,
+                    f"line {line}: {column} {value!r} is empty or reads as missing in CSV "
+                    f"tools (pandas, R); give every image a {column} such as 'unknown'",
+                )
         image, mask = (csv_path.parent / row.image), (csv_path.parent / row.mask)
         for path in (image, mask):
             if not path.is_file():
