@@ -26,7 +26,7 @@ replaces the demo rather than being merged into it. Every key is checked against
 combination stops the run with the key's path in the message.
 
 Your own images: add a dataset with `format: custom`, `source: local` and `path:` pointing at a
-CSV of `image,mask[,label,case]` paths (see the README, "Your own data").
+CSV with the columns `image,mask,case,label` (see the README, "Data sources").
 
 This file is generated from the schema (`python -m synergyseg.config_docs config/schema.yaml`);
 edit the schema's descriptions, not this file.
@@ -64,6 +64,7 @@ def type_of(node: dict, schema: dict) -> str:
     bounds = [
         f"≥ {node['minimum']}" if "minimum" in node else "",
         f"> {node['exclusiveMinimum']}" if "exclusiveMinimum" in node else "",
+        f"≤ {node['maximum']}" if "maximum" in node else "",
         f"< {node['exclusiveMaximum']}" if "exclusiveMaximum" in node else "",
         f"multiple of {node['multipleOf']}" if "multipleOf" in node else "",
     ]
