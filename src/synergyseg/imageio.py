@@ -30,19 +30,15 @@ def _imread(path: Path, flags: int, what: str) -> np.ndarray:
     (which OpenCV decodes with the missing rows filled in gray, warning only on stderr)."""
     if not path.is_file():
         raise InputDataError(path, f"{what} file is missing")
-    size = path.stat().st_size
-    if size == 0:
+    data = path.read_bytes()  # read once: checked here, decoded from memory below
+    if not data:
         raise InputDataError(path, f"{what} file is empty (0 bytes)")
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-        handle.seek(max(0, size - 4096))
-        tail = handle.read()
     # In JPEG scan data every 0xFF byte is followed by 0x00 or a restart marker, so an
     # end-of-image marker in the last bytes can only be the real end of the image. Without one
     # (a truncated file, or a file with trailing data appended), a strict decode decides.
-    if head == JPEG_START and JPEG_END not in tail and not _decodes_completely(path):
+    if data[:2] == JPEG_START and JPEG_END not in data[-4096:] and not _decodes_completely(path):
         raise InputDataError(path, "JPEG is truncated (no end-of-image marker); fetch it again")
-    image = cv2.imread(str(path), flags)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
         raise InputDataError(path, "not a readable image (corrupt or unsupported format)")
     return image

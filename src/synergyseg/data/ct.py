@@ -39,6 +39,22 @@ SPACING_TOLERANCE = 0.25
 MAX_TILT_DEGREES = 10
 
 
+def series_files(folder: Path) -> list[Path]:
+    """The files of a DICOM series folder (hidden files aside), in name order."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise InputDataError(folder, "DICOM folder contains no files")
+    return files
+
+
+def read_dicom_header(path: Path):
+    """A DICOM file's header (no pixels); a file that is not DICOM is a named error."""
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, ValueError, EOFError) as err:
+        raise InputDataError(path, f"not a readable DICOM file ({err})") from err
+
+
 def check_dicom_series(folder: str | Path) -> list[Path]:
     """Check every file of a DICOM series with pydicom before SimpleITK reads the pixels.
 
@@ -46,16 +62,11 @@ def check_dicom_series(folder: str | Path) -> list[Path]:
     which would shift every HU value; pydicom lets us name the broken file instead.
     """
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    if not files:
-        raise InputDataError(folder, "DICOM folder contains no files")
+    files = series_files(folder)
     shape = None
     headers = []
     for path in files:
-        try:
-            header = pydicom.dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, EOFError) as err:
-            raise InputDataError(path, f"not a readable DICOM file ({err})") from err
+        header = read_dicom_header(path)
         missing = [tag for tag in DICOM_REQUIRED_TAGS if tag not in header]
         if missing:
             raise InputDataError(path, f"DICOM header lacks {', '.join(missing)}")
@@ -229,14 +240,11 @@ def volume_voxels(path: str | Path) -> int:
     cheap enough to size the slicing job's memory before it runs."""
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise InputDataError(path, "DICOM folder contains no files")
-        try:
-            header = pydicom.dcmread(files[0], stop_before_pixels=True)
-            return len(files) * int(header.Rows) * int(header.Columns)
-        except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError) as err:
-            raise InputDataError(files[0], f"not a readable DICOM file ({err})") from err
+        files = series_files(path)
+        header = read_dicom_header(files[0])
+        if "Rows" not in header or "Columns" not in header:
+            raise InputDataError(files[0], "DICOM header lacks Rows, Columns")
+        return len(files) * int(header.Rows) * int(header.Columns)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
