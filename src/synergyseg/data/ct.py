@@ -210,13 +210,14 @@ def physical_grid(image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return spacing, corners.min(axis=0), corners.max(axis=0)
 
 
-def geometry_difference(imaging: sitk.Image, segmentation: sitk.Image) -> str | None:
+def geometry_difference(imaging_grid: tuple, segmentation_grid: tuple) -> str | None:
     """How a segmentation's voxel grid differs from its imaging's in patient space (None when
-    they agree). Equal array shapes are not enough: a segmentation with another spacing,
+    they agree), given each one's :func:`physical_grid` (so neither volume need be kept for
+    the comparison). Equal array shapes are not enough: a segmentation with another spacing,
     origin or direction labels other anatomy than the voxels it lines up with. The two may
     store their axes in different orders (KiTS19 NIfTI vs a DICOM series)."""
-    spacing_a, low_a, high_a = physical_grid(imaging)
-    spacing_b, low_b, high_b = physical_grid(segmentation)
+    spacing_a, low_a, high_a = imaging_grid
+    spacing_b, low_b, high_b = segmentation_grid
     if not np.allclose(spacing_a, spacing_b, rtol=1e-3, atol=1e-4):
         return (
             f"voxel spacing {tuple(spacing_b.round(4).tolist())} mm (x, y, z), "

@@ -107,6 +107,14 @@ def slice_gleason(record: sources.ImageRecord, settings: SliceSettings) -> list[
     return [Slice(record.slice_id, image, mask, record.case, label)]
 
 
+def _read_stack(path: Path) -> tuple[np.ndarray, tuple]:
+    """A volume's axial stack and its voxel grid in patient space; the SimpleITK image is
+    dropped here, so a case is held once (as the stack), not twice."""
+    image = ct.read_volume(path)
+    stack = _canonical_stack(image, path)
+    return stack, ct.physical_grid(image)
+
+
 def _canonical_stack(image: sitk.Image, path: Path) -> np.ndarray:
     try:
         return ct.axial_stack(image)
@@ -120,10 +128,11 @@ def slice_volume(record: sources.VolumeRecord, settings: SliceSettings) -> list[
     Non-square planes are padded to a square (air for the image, background for the mask) and
     then resized, so the anatomy keeps its aspect ratio.
     """
-    imaging, segmentation = ct.read_volume(record.imaging), ct.read_volume(record.segmentation)
-    hu = _canonical_stack(imaging, record.imaging)
-    seg = _canonical_stack(segmentation, record.segmentation)
-    if hu.shape == seg.shape and (difference := ct.geometry_difference(imaging, segmentation)):
+    hu, imaging_grid = _read_stack(record.imaging)
+    seg, segmentation_grid = _read_stack(record.segmentation)
+    if hu.shape == seg.shape and (
+        difference := ct.geometry_difference(imaging_grid, segmentation_grid)
+    ):
         raise InputDataError(record.segmentation, f"segmentation has {difference}")
     if hu.shape != seg.shape:
         raise InputDataError(
