@@ -17,6 +17,7 @@ rule make_phantom:
         "logs/make_phantom/{dataset}.log",
     benchmark:
         "benchmarks/make_phantom/{dataset}.tsv"
+    priority: 60  # data preparation first: every dataset's long training chain can then start
     conda:
         "../envs/synergyseg.yaml"
     params:
@@ -99,6 +100,7 @@ rule make_slices:
         "logs/make_slices/{dataset}.log",
     benchmark:
         "benchmarks/make_slices/{dataset}.tsv"
+    priority: 60
     conda:
         "../envs/synergyseg.yaml"
     threads: lambda wc: config["threads"]["slices"]

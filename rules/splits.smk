@@ -9,7 +9,7 @@ rule split_data:
         "results/{dataset}/splits/split{index}.csv",
     log:
         "logs/split_data/{dataset}/split{index}.log",
-    priority: 30
+    priority: 60
     conda:
         "../envs/synergyseg.yaml"
     params:

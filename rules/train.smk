@@ -32,7 +32,7 @@ rule pretrain_encoder:
     priority: 50
     conda:
         "../envs/synergyseg.yaml"
-    threads: 2
+    threads: config["train"]["threads"]
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
     params:

