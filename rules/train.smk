@@ -32,7 +32,7 @@ rule pretrain_encoder:
     priority: 50
     conda:
         "../envs/synergyseg.yaml"
-    threads: config["train"]["threads"]
+    threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
     params:
