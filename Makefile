@@ -30,10 +30,11 @@ demo: $(STAMP)
 	@echo "  results/report.html                     every figure and table, captioned: open it in a browser"
 
 # Two workers, one test file each at a time: the Snakemake end-to-end tests and the real-SLURM
-# test (mostly waiting on the scheduler) overlap instead of queueing.
+# test (mostly waiting on the scheduler) overlap instead of queueing. Files are handed out in
+# collection order (tests/conftest.py puts those two first), not by their number of tests.
 test: $(STAMP)
 	sh tests/install-slurm.sh
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow bench

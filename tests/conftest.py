@@ -73,8 +73,9 @@ def server(tmp_path):
 
 
 # The two longest files (minutes each, most of it waiting on Snakemake or the scheduler) go
-# first, so that `make test`'s two workers (pytest -n 2 --dist loadfile) start one each and the
-# short files fill in beside them, instead of one long file starting last.
+# first, so that `make test`'s two workers (pytest -n 2 --dist loadfile --no-loadscope-reorder:
+# files in this order, not by their number of tests) start one each and the short files fill in
+# beside them, instead of one long file starting last.
 LONGEST_FIRST = ("test_workflow.py", "test_slurm.py")
 
 
