@@ -38,6 +38,7 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
         rows = results["training"][size]
         assert all(rows[path]["images_per_s"] > 0 for path in "abcd"), rows
         assert 0 < rows["c"]["mfu"] < 1
-    assert results["prediction and Grad-CAM"]["predict_images_per_s"] > 0
+    inference = results["prediction and Grad-CAM"]
+    assert inference["predict_images_per_s"] > 0 and inference["predict_network_images_per_s"] > 0
     assert set(results["demo run"]["dice"]) == {"tii1", "tii2", "lmi1", "lmi2"}
     assert results["projection"]["total"] > 0
