@@ -445,7 +445,6 @@ KILL_POINTS = {
     "metrics": ("score_predictions", "results/kidney/metrics/split1/lmi/rep2.csv"),
     "prediction": ("predict", "results/kidney/predictions/split1/lmi/rep2.npz"),
     "training": ("train_regime", "results/kidney/models/train40/lmi/rep2.pt"),  # the shortest
-    "slicing": ("make_slices", "results/kidney/slices/manifest.csv"),
     "slice store": ("make_slices", "results/kidney/slices/masks.npy"),
 }
 TIMING = ["images_per_s", "seconds"]
