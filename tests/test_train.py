@@ -306,28 +306,3 @@ def test_a_diverging_loss_stops_the_job_keeps_the_last_good_state_and_no_checkpo
     assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
     assert len(pd.read_csv(histories[0])) == 1  # the history ends at the last good epoch
     assert torch.load(resume_path(outs[1]), weights_only=True)["epoch"] == 2
-
-
-def test_the_foreach_optimiser_updates_exactly_as_the_per_tensor_one():
-    """The training optimiser takes PyTorch's foreach path on the CPU too (less Python per
-    step); it must give the weights the plain per-tensor Adadelta gives, bit for bit."""
-    from synergyseg.lanes import adadelta
-    from synergyseg.model import build_model
-
-    models = []
-    for _ in range(2):
-        torch.manual_seed(3)
-        models.append(build_model(SPEC.model, "lmi"))
-    fast = adadelta(models[0], torch.device("cpu"))
-    plain = torch.optim.Adadelta(models[1].parameters(), lr=1.0, rho=0.95, eps=1e-7, foreach=False)
-    assert fast.defaults["foreach"] and fast.defaults["lr"] == 1.0 and fast.defaults["eps"] == 1e-7
-    generator = torch.Generator().manual_seed(4)
-    for _ in range(3):
-        images = torch.rand(2, 3, 32, 32, generator=generator)
-        for model, optimiser in zip(models, (fast, plain), strict=True):
-            optimiser.zero_grad()
-            model(images).square().mean().backward()
-            optimiser.step()
-    fast_weights, plain_weights = models[0].state_dict(), models[1].state_dict()
-    for name, value in fast_weights.items():
-        assert torch.equal(value, plain_weights[name]), name
