@@ -226,12 +226,13 @@ def inference_section(device, toy, work: Path):
         checkpoints.append(path)
     outs = [work / f"pred{k}.npz" for k in range(models)]
     predict_regime(checkpoints, warm_up, store, outs, batch_size=16, device=device, threads=8)
-    loaded = [load_checkpoint(path)[0].to(device).to(memory_format=torch.channels_last)]
-    autocast = [autocast_for({"precision": resolve_precision("auto", device)}, device)]
+    model, meta = load_checkpoint(checkpoints[0])  # one model, loaded as predict_regime does
+    network = [model.to(device).to(memory_format=torch.channels_last)]
+    autocast = [autocast_for(meta, device)]
     block = SliceStore(store).images(range(min(n, 64)))
-    block_maps(loaded, autocast, block, 16, device)  # warm-up: cuDNN picks its kernels
+    block_maps(network, autocast, block, 16, device)  # warm-up: cuDNN picks its kernels
     started = time.perf_counter()
-    block_maps(loaded, autocast, block, 16, device)  # returns on the host: synchronised
+    block_maps(network, autocast, block, 16, device)  # returns on the host: synchronised
     device_rate = len(block) / (time.perf_counter() - started)
     figures = predict_regime(
         checkpoints, split, store, outs, batch_size=16, device=device, threads=8
