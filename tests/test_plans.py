@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import copy_workflow, planned_jobs, snakemake
+from test_workflow import DEMO_ARGS, ROOT, copy_workflow, planned_jobs, snakemake
 
 pytestmark = pytest.mark.e2e
+
+
+def test_demo_tests_run_what_make_demo_runs():
+    """The end-to-end tests' demo run is the README's `make demo`, report included."""
+    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndemo:", 1)[1]
+    command = next(line for line in recipe.splitlines() if "/snakemake " in line)
+    assert command.split()[1:] == ["--cores", "all", *DEMO_ARGS]
 
 
 def full_protocol_plan(workdir: Path, *extra: str) -> str:
