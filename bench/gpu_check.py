@@ -5,9 +5,11 @@
    PyTorch loop with a standard DataLoader, (b) the workflow's step at batch 2 (data on the
    device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
    fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams);
-3. prediction and Grad-CAM images/s;
-4. a real training → prediction → scoring run on the demo data;
-5. the projected GPU-hours of the full protocol from the measured rates.
+3. where a training step's device time goes (eager, profiled): by kind of operator and the
+   top kernels, at batch 2 and at the filling batch;
+4. prediction and Grad-CAM images/s;
+5. a real training → prediction → scoring run on the demo data;
+6. the projected GPU-hours of the full protocol from the measured rates.
 
 Each section reports and goes on if another fails. On a machine without CUDA (or with --toy)
 everything runs at toy size on the CPU, so CI exercises the script.
@@ -204,6 +206,130 @@ def training_at(size: str, device, toy: bool, work: Path, compile_too: bool) -> 
     return rows
 
 
+# aten operator name fragments → what the time is spent on (first match wins)
+OPERATOR_KINDS = (
+    ("convolution", ("conv",)),
+    ("batch norm", ("batch_norm",)),
+    ("activation", ("relu", "threshold")),
+    ("pooling", ("pool",)),
+    ("upsampling", ("upsample",)),
+    ("concatenation", ("cat",)),
+    ("loss", ("entropy", "nll", "softmax")),
+    ("casts and copies", ("copy", "_to_", "clone", "contiguous")),
+)
+
+
+def operator_kind(name: str) -> str:
+    if not name.startswith("aten::"):
+        return "framework"  # Python scopes, autograd bookkeeping
+    for kind, fragments in OPERATOR_KINDS:
+        if any(fragment in name for fragment in fragments):
+            return kind
+    return "other elementwise"
+
+
+def step_phase(event) -> str:
+    """forward, backward or optimiser: from the profiled operator's callers."""
+    names = []
+    while event is not None:
+        names.append(event.name)
+        event = event.cpu_parent
+    if any(name.startswith("Optimizer.") for name in names):
+        return "optimiser"
+    if any(name.startswith("autograd::engine") or "backward" in name for name in names):
+        return "backward"
+    return "forward"
+
+
+def step_profile(data, spec, batch, steps, device, precision) -> dict:
+    """One model's eager training step (no CUDA graph, so every kernel is seen) under
+    torch.profiler: wall time per step, the share of it the device is busy, and the device
+    time (CPU time on a CPU) by phase, by kind of operator, of the costliest operators and of
+    the costliest kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    autocast = autocast_factory(device, precision, False)
+    torch.manual_seed(0)
+    model = VGGUNet(spec).to(device).to(memory_format=torch.channels_last)
+    lane = Lane(model, adadelta(model, device), device)
+
+    def epoch(number, epoch_steps):
+        run_epoch([lane], [epoch_batches(len(data), batch, epoch_steps, 0, number)], data, autocast)
+
+    epoch(0, 3)  # warm-up: cuDNN autotuning, allocator, optimiser state
+    train_speed.sync(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as profiler:
+        started = time.perf_counter()
+        epoch(1, steps)
+        train_speed.sync(device)
+        wall = time.perf_counter() - started
+    host = torch.autograd.DeviceType.CPU
+    phases: dict[str, float] = {}
+    kinds: dict[str, float] = {}
+    operators: dict[str, float] = {}
+    for event in profiler.events():
+        if event.device_type != host:
+            continue
+        seconds = (event.self_device_time_total if cuda else event.self_cpu_time_total) / 1e6
+        for table, key in (
+            (phases, step_phase(event)),
+            (kinds, operator_kind(event.name)),
+            (operators, event.name),
+        ):
+            table[key] = table.get(key, 0.0) + seconds
+    total = sum(phases.values()) or float("nan")
+    kernels = [r for r in profiler.key_averages() if r.device_type != host]
+    kernels = sorted(kernels, key=lambda r: -r.self_device_time_total)[:5]
+
+    def per_step(table, n=None):
+        ranked = sorted(table.items(), key=lambda item: -item[1])[:n]
+        return {name: 1e3 * value / steps for name, value in ranked}
+
+    return {
+        "ms_per_step": 1e3 * wall / steps,
+        "busy": total / wall,  # device busy (CUDA), or CPU time per wall second
+        "phases_ms_per_step": per_step(phases),
+        "kinds_ms_per_step": per_step(kinds),
+        "operators_ms_per_step": per_step(operators, 8),
+        "kernels_ms_per_step": {
+            r.key[:90]: 1e3 * r.self_device_time_total / 1e6 / steps for r in kernels
+        },
+    }
+
+
+@section("training profile")
+def profile_section(device, toy, size: str, work: Path):
+    """Where the step's time goes at the paper's batch of 2 and at the batch that fills the
+    GPU: what to attack next for MFU (launch gaps, memory-bound layers, casts, the optimiser)."""
+    spec = ModelSpec("default", 0.125 if toy else 1.0)
+    precision = resolve_precision("auto", device)
+    width, height = (int(v) for v in size.split("x"))
+    store = random_store(work / f"profile{size}", 64, height, width, 3)
+    resident = device.type == "cuda" or None
+    data = TrainingData(SliceStore(store), np.arange(64), device, resident=resident)
+    out = {}
+    for batch, steps in ((2, 6), (8, 3)) if toy else ((2, 20), (32, 6)):
+        row = step_profile(data, spec, batch, steps, device, precision)
+        what = "device busy" if device.type == "cuda" else "CPU time"
+        print(
+            f"  {size}, batch {batch}, eager {precision}: {row['ms_per_step']:.2f} ms per step, "
+            f"{what} {row['busy']:.0%} of it"
+        )
+        for title in ("phases", "kinds"):
+            cells = row[f"{title}_ms_per_step"].items()
+            print(f"    {title}: " + ", ".join(f"{name} {ms:.2f}" for name, ms in cells) + " ms")
+        for name, ms in row["operators_ms_per_step"].items():
+            print(f"    {ms:8.3f} ms  {name}")
+        for name, ms in row["kernels_ms_per_step"].items():
+            print(f"    {ms:8.3f} ms  kernel {name}")
+        out[f"batch{batch}"] = row
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return out
+
+
 @section("prediction and Grad-CAM")
 def inference_section(device, toy, work: Path):
     spec = ModelSpec("default", 0.125 if toy else 1.0)
@@ -376,6 +502,7 @@ def main() -> int:
         device_section(device)
         peak_section(device, toy)
         training_section(device, toy, sizes, work, args.compile)
+        profile_section(device, toy, sizes[0], work)
         inference_section(device, toy, work)
         demo_section(device, args.demo, work, toy, args.compile)
         projection_section(sizes)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from synergyseg.model import vgg16_features
@@ -38,6 +39,13 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
         rows = results["training"][size]
         assert all(rows[path]["images_per_s"] > 0 for path in "abcd"), rows
         assert 0 < rows["c"]["mfu"] < 1
+    for row in results["training profile"].values():  # batch 2 and the filling batch
+        phases, kinds = row["phases_ms_per_step"], row["kinds_ms_per_step"]
+        assert set(phases) == {"forward", "backward", "optimiser"}
+        assert min(phases.values()) > 0 and kinds["convolution"] > 0
+        # one total split two ways, within the wall time of the profiled steps
+        assert sum(phases.values()) == pytest.approx(sum(kinds.values()))
+        assert sum(phases.values()) <= 1.05 * row["ms_per_step"]
     inference = results["prediction and Grad-CAM"]
     assert inference["predict_images_per_s"] > 0 and inference["predict_network_images_per_s"] > 0
     assert set(results["demo run"]["dice"]) == {"tii1", "tii2", "lmi1", "lmi2"}
