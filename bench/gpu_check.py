@@ -279,8 +279,9 @@ def step_profile(data, spec, batch, steps, device, precision) -> dict:
             (operators, event.name),
         ):
             table[key] = table.get(key, 0.0) + seconds
-    total = sum(phases.values()) or float("nan")
     kernels = [r for r in profiler.key_averages() if r.device_type != host]
+    # device busy: every kernel's time (also those no operator launched); CPU: operators' time
+    busy = sum(r.self_device_time_total for r in kernels) / 1e6 if cuda else sum(phases.values())
     kernels = sorted(kernels, key=lambda r: -r.self_device_time_total)[:5]
 
     def per_step(table, n=None):
@@ -289,7 +290,7 @@ def step_profile(data, spec, batch, steps, device, precision) -> dict:
 
     return {
         "ms_per_step": 1e3 * wall / steps,
-        "busy": total / wall,  # device busy (CUDA), or CPU time per wall second
+        "busy": busy / wall,
         "phases_ms_per_step": per_step(phases),
         "kinds_ms_per_step": per_step(kinds),
         "operators_ms_per_step": per_step(operators, 8),
