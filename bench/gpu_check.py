@@ -5,8 +5,8 @@
    PyTorch loop with a standard DataLoader, (b) the workflow's step at batch 2 (data on the
    device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
    fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams);
-3. where a training step's device time goes (eager, profiled): by kind of operator and the
-   top kernels, at batch 2 and at the filling batch;
+3. where a training step's device time goes (eager, profiled): by phase, by kind of operator,
+   and the top operators and kernels, at batch 2 and at the filling batch;
 4. prediction and Grad-CAM images/s;
 5. a real training → prediction → scoring run on the demo data;
 6. the projected GPU-hours of the full protocol from the measured rates.
