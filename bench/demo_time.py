@@ -3,7 +3,8 @@
 Clones the repository at HEAD (and, with --baseline REF, at an earlier commit, timed in the same
 run), runs the workflow on config/demo.yaml with --cores 2 and writes the report as that
 commit's Makefile does, with this environment's Snakemake, and prints each wall time, its job
-count and the ratio to the baseline.
+count, the CPU time of Snakemake and every job together (steadier than the wall time on a
+shared machine) and the ratio to the baseline.
 
     python bench/demo_time.py --baseline a5a98fe
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -21,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed_demo(ref: str, cores: int) -> tuple[float, int]:
+def timed_demo(ref: str, cores: int) -> tuple[float, int, float]:
+    """Wall seconds, job count and CPU seconds (user + system, every process) of the demo."""
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
@@ -32,6 +35,7 @@ def timed_demo(ref: str, cores: int) -> tuple[float, int]:
         makefile = (clone / "Makefile").read_text(encoding="utf-8")
         in_one = "--report-after-run" in makefile
         after_run = [*report, "--report-after-run"] if in_one else []
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         run = subprocess.run(
             [*snakemake, "--cores", str(cores), *after_run],
@@ -44,10 +48,24 @@ def timed_demo(ref: str, cores: int) -> tuple[float, int]:
         if not in_one:
             subprocess.run([*snakemake, *report], cwd=clone, check=True, capture_output=True)
         seconds = time.perf_counter() - started
+        cpu = _children_cpu() - cpu_before
         if not (clone / "results" / "report.html").is_file():
             raise RuntimeError(f"demo at {ref} wrote no report")
         jobs = re.findall(r"(\d+) of (\d+) steps \(100%\) done", run.stderr)
-        return seconds, int(jobs[-1][1]) if jobs else -1
+        return seconds, int(jobs[-1][1]) if jobs else -1, cpu
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every finished child process (and theirs, once waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def describe(seconds: float, jobs: int, cpu: float) -> str:
+    return (
+        f"{seconds:6.0f} s ({seconds / 60:.1f} min), {jobs} jobs, "
+        f"{cpu:5.0f} CPU-s ({cpu / seconds:.2f} cores busy)"
+    )
 
 
 def main() -> None:
@@ -55,15 +73,12 @@ def main() -> None:
     parser.add_argument("--baseline", default=None, help="an earlier commit to time as well")
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
-    head, head_jobs = timed_demo("HEAD", args.cores)
-    line = f"demo at HEAD: {head:6.0f} s ({head / 60:.1f} min), {head_jobs} jobs"
+    head = timed_demo("HEAD", args.cores)
+    line = f"demo at HEAD: {describe(*head)}"
     if args.baseline:
-        base, base_jobs = timed_demo(args.baseline, args.cores)
-        print(
-            f"demo at {args.baseline} (baseline): {base:6.0f} s ({base / 60:.1f} min), "
-            f"{base_jobs} jobs   x 1.00"
-        )
-        line += f"   x {base / head:4.2f}"
+        base = timed_demo(args.baseline, args.cores)
+        print(f"demo at {args.baseline} (baseline): {describe(*base)}   x 1.00")
+        line += f"   x {base[0] / head[0]:4.2f} (CPU x {base[2] / head[2]:4.2f})"
     print(line)
 
 
