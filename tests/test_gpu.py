@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -94,23 +95,82 @@ def test_cpu_on_purpose_and_auto_fallback_are_logged(no_gpu, caplog):
     assert "no usable GPU" in warning[0].getMessage()
 
 
-def test_a_gpu_that_fails_on_first_use_is_not_used_and_its_claim_is_freed(monkeypatch, tmp_path):
+@pytest.fixture
+def fake_gpus(monkeypatch):
+    """A CUDA build that sees ``n`` devices (``fake_gpus(n)``); set_device and first use work."""
+    import torch
+
+    def see(n: int):
+        monkeypatch.setattr(torch.version, "cuda", "12.8")
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+        monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+        monkeypatch.setattr(torch, "zeros", lambda *args, **kwargs: None)
+        monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+    return see
+
+
+@pytest.mark.parametrize("failing", ["set_device", "zeros"])
+def test_a_gpu_that_fails_on_first_use_is_not_used_and_its_claim_is_freed(
+    fake_gpus, monkeypatch, tmp_path, failing
+):
     import torch
 
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA driver version is insufficient for CUDA runtime version")
 
-    monkeypatch.setattr(torch.version, "cuda", "12.8")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
-    monkeypatch.setattr(torch, "zeros", broken)
-    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake_gpus(1)
+    monkeypatch.setattr(torch.cuda if failing == "set_device" else torch, failing, broken)
     with pytest.raises(NoUsableGPUError, match="driver version is insufficient"):
         select_device("cuda", lock_dir=tmp_path)
     # the failed device's lock was released: another job may claim it
     assert claim_gpu(1, lock_dir=tmp_path, env={}).physical_id == "0"
+
+
+def test_a_slurm_job_with_one_gpu_uses_it_without_a_lock(fake_gpus, monkeypatch, tmp_path):
+    fake_gpus(1)
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    device, claim = select_device("cuda", lock_dir=tmp_path / "locks")
+    assert (str(device), claim) == ("cuda:0", None)
+    assert not (tmp_path / "locks").exists()
+
+
+def test_jobs_sharing_a_multi_gpu_slurm_allocation_claim_different_gpus(
+    fake_gpus, monkeypatch, tmp_path
+):
+    """The workstation profile inside `salloc --gpus=2`: each GPU job gets its own device."""
+    fake_gpus(2)
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    first, first_claim = select_device("cuda", lock_dir=tmp_path)
+    second, second_claim = select_device("cuda", lock_dir=tmp_path)
+    assert (str(first), str(second)) == ("cuda:0", "cuda:1")
+    assert first_claim is not None and second_claim is not None
+
+
+def test_the_lock_folder_and_files_are_open_to_every_user(tmp_path):
+    folder = tmp_path / "locks"
+    claim_gpu(1, lock_dir=folder, env={}).release()
+    assert folder.stat().st_mode & 0o7777 == 0o1777  # past this process's umask
+    assert (folder / "gpu-0.lock").stat().st_mode & 0o777 == 0o666
+
+
+def test_a_lock_file_another_user_left_read_only_still_locks(tmp_path, monkeypatch):
+    (tmp_path / "gpu-0.lock").write_text("")
+    real_open = os.open
+
+    def denied(path, flags, *args):
+        if flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", denied)
+    claim = claim_gpu(1, lock_dir=tmp_path, env={})
+    assert claim.physical_id == "0" and not claim.lock.writable()
+    with pytest.raises(RuntimeError, match="claimed by other jobs"):
+        claim_gpu(1, lock_dir=tmp_path, env={})
 
 
 def test_an_unknown_device_choice_is_refused():

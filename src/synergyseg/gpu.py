@@ -5,13 +5,15 @@ Snakemake counts ``gpu`` as a plain resource and never sets ``CUDA_VISIBLE_DEVIC
 exclusive ``flock`` on one lock file per device and uses the first it gets. The kernel drops
 the lock when the process ends, however it ends, so a killed job never leaves a device
 blocked. An existing ``CUDA_VISIBLE_DEVICES`` (set by the user) is honoured: only those
-devices are candidates, and lock files are named after their physical ids. Inside a SLURM job
-the scheduler has already given the job its own devices (often renumbered from 0 by the
-cgroup), so no lock is taken there.
+devices are candidates, and lock files are named after their physical ids. A SLURM job that
+sees one device was given it by the scheduler, so no lock is taken there; one that sees several
+(the workstation profile run inside a multi-GPU allocation) claims among them like a
+workstation. The lock folder and files are shared by every user of the machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -69,21 +71,21 @@ def claim_gpu(
     ids = visible_ids(device_count, env)
     if not ids:
         raise RuntimeError("no CUDA device is visible to claim")
-    lock_dir = Path(lock_dir) if lock_dir else default_lock_dir()
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    lock_dir = shared_folder(Path(lock_dir) if lock_dir else default_lock_dir())
     deadline = time.monotonic() + timeout
     while True:
         for index, physical in enumerate(ids):
-            handle = open(lock_dir / f"gpu-{physical}.lock", "a+")  # noqa: SIM115 - held open
+            handle = open_lock_file(lock_dir / f"gpu-{physical}.lock")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.close()
                 continue
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()}\n")
-            handle.flush()
+            if handle.writable():  # who holds it, for a user looking at the folder
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"pid {os.getpid()}\n")
+                handle.flush()
             log.info("claimed GPU %s (cuda:%d)", physical, index)
             return DeviceClaim(index, physical, handle)
         if time.monotonic() >= deadline:
@@ -92,6 +94,28 @@ def claim_gpu(
                 f"run with --resources gpu=<number of GPUs> so Snakemake does not oversubscribe"
             )
         time.sleep(poll)
+
+
+def shared_folder(path: Path) -> Path:
+    """``path``, created if needed; one this process creates is open to every user (sticky,
+    like /tmp), so another user's GPU jobs on the same machine can lock devices in it too."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):  # only the folder's owner may; one did
+            path.chmod(0o1777)
+    return path
+
+
+def open_lock_file(path: Path) -> IO:
+    """An open handle to ``path`` to ``flock``: read-write and created writable by every user;
+    read-only where another user's older file denies writing (a read-only handle locks too)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        return open(path)  # noqa: SIM115 - held open while the device is claimed
+    with contextlib.suppress(PermissionError):  # past the umask; only the file's owner may
+        os.fchmod(fd, 0o666)
+    return os.fdopen(fd, "r+")
 
 
 DEVICE_CHOICES = ("cuda", "cpu", "auto")
@@ -152,6 +176,7 @@ def select_device(
     device, claim = (None, None) if reason else _claim_device(lock_dir, timeout)
     if device is not None:
         try:
+            torch.cuda.set_device(device)
             torch.zeros(1, device=device)  # a driver/runtime mismatch shows only on first use
         except RuntimeError as err:
             reason = f"{device} cannot be used: {err}"
@@ -171,12 +196,13 @@ def select_device(
 
 
 def _claim_device(lock_dir, timeout):
-    """SLURM's allocated device, or a device claimed by lock among the visible ones."""
+    """The one device SLURM allocated to this job, or a device claimed by lock among the
+    visible ones (also inside a SLURM allocation of several, which jobs share)."""
     import torch
 
-    if "SLURM_JOB_ID" in os.environ:
+    count = torch.cuda.device_count()
+    if "SLURM_JOB_ID" in os.environ and count == 1:
         log.info("SLURM job: using its allocated device cuda:0 without a lock")
         return torch.device("cuda:0"), None
-    claim = claim_gpu(torch.cuda.device_count(), lock_dir=lock_dir, timeout=timeout)
-    torch.cuda.set_device(claim.index)
+    claim = claim_gpu(count, lock_dir=lock_dir, timeout=timeout)
     return torch.device(claim.torch_device), claim
