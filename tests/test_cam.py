@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
 
@@ -228,3 +229,37 @@ def test_read_cams_names_the_file_when_it_is_not_a_grad_cam_file(tmp_path):
     )
     with pytest.raises(InputDataError, match=r"shape\.npz.*mask \(2, 4, 5\)"):
         read_cams(tmp_path / "shape.npz")
+
+
+def test_explain_images_runs_each_model_in_its_training_arithmetic(
+    tiny_split, tiny_store, tmp_path, monkeypatch
+):
+    """Grad-CAM's forward pass uses the checkpoint's precision, as prediction does, so its
+    replicate masks are the prediction files' masks also for bf16-trained models."""
+    chosen = read_split(tiny_split, "test")["slice_id"].tolist()[:3]
+    pd.DataFrame({"slice_id": chosen}).to_csv(tmp_path / "images.csv", index=False)
+    checkpoints = [tmp_path / f"rep{k}.pt" for k in (1, 2)]
+    for k, (path, precision) in enumerate(zip(checkpoints, ("bf16", "fp32"), strict=True)):
+        _checkpoint(path, seed=k)
+        state = torch.load(path, weights_only=True)
+        state["meta"]["precision"] = precision
+        torch.save(state, path)
+    asked, entered = [], []
+
+    class Recorded(contextlib.nullcontext):
+        def __init__(self, precision):
+            super().__init__()
+            self.precision = precision
+
+        def __enter__(self):
+            entered.append(self.precision)
+
+    def spy(meta, device):
+        asked.append((meta.get("precision"), device.type))
+        return Recorded(meta.get("precision"))
+
+    monkeypatch.setattr("synergyseg.cam.autocast_for", spy)
+    out = tmp_path / "cam.npz"
+    explain_images(checkpoints, tiny_split, tiny_store, tmp_path / "images.csv", out, batch_size=2)
+    assert asked == [("bf16", "cpu"), ("fp32", "cpu")]
+    assert entered == ["bf16", "bf16", "fp32", "fp32"]  # each batch: 3 images, 2 a batch

@@ -4,12 +4,14 @@ safe checkpoints, history, seeds, the data feed and the monitoring sample."""
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from synergyseg.arithmetic import autocast_for
 from synergyseg.checkpoints import load_checkpoint
 from synergyseg.config import TRAINING_OPTIONS
 from synergyseg.errors import InputDataError
@@ -249,6 +251,23 @@ def test_precision_on_the_cpu_is_fp32_and_bf16_is_refused():
         resolve_precision("bf16", torch.device("cpu"))
     with pytest.raises(ValueError, match="precision must be one of"):
         variant(precision="fp16")
+
+
+def test_later_stages_run_a_model_in_its_training_arithmetic():
+    """Prediction and Grad-CAM: bf16 autocast only for a bf16 model on a GPU; an fp32 model on a
+    GPU without TF32, as training ran it (PyTorch allows TF32 in fp32 convolutions by default)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        assert not autocast_for({"precision": "bf16"}, torch.device("cpu"))._enabled
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # no CUDA here: torch.autocast("cuda") warns
+            autocast_for({"precision": "bf16"}, torch.device("cuda"))
+            assert torch.backends.cudnn.allow_tf32  # neither the CPU nor bf16 changes it
+            autocast_for({"precision": "fp32"}, torch.device("cuda"))
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 class Exploit:

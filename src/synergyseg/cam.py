@@ -15,6 +15,7 @@ stored here equal the thresholded prediction files.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synergyseg.arithmetic import autocast_for
 from synergyseg.cam_files import CLASSES, chosen_test_rows, write_cams
 from synergyseg.checkpoints import load_checkpoint
 from synergyseg.masks import THRESHOLD, replicate_intersection
@@ -74,9 +76,11 @@ def grad_cam(
     classes: Sequence[int] = CLASSES,
     layer: str | None = None,
     target: str = "predicted",
+    autocast=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(maps (N, len(classes), H, W) in [0, 1], predicted masks (N, H, W) bool) for
-    normalised inputs x, from one forward pass.
+    normalised inputs x, from one forward pass (under ``autocast``, the context the model's
+    predictions were made in: see :func:`synergyseg.arithmetic.autocast_for`).
 
     ``model`` maps x to two-class logits (N, 2, h, w) at any resolution; they are upsampled to
     x's size. The predicted mask is the prediction stage's (P(class 1) >= 0.5 after rounding
@@ -94,7 +98,9 @@ def grad_cam(
     handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
     try:
         with torch.enable_grad():
-            logits = upsample_logits(model(x), tuple(x.shape[-2:])).float()
+            with autocast or contextlib.nullcontext():
+                logits = model(x)
+            logits = upsample_logits(logits, tuple(x.shape[-2:])).float()
     finally:
         handle.remove()
     if len(captured) != 1:
@@ -131,14 +137,15 @@ def model_cams(
     target: str,
     batch_size: int,
     device: torch.device,
+    autocast=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(maps (N, 2, H, W) float32 for classes 0 and 1, masks (N, H, W) bool) of one model
-    for uint8 store rows (N, H, W, C)."""
+    for uint8 store rows (N, H, W, C), its forward passes under ``autocast``."""
     model = model.to(device).eval()
     maps, masks = [], []
     for start in range(0, len(images), batch_size):
         x = to_network_input(images[start : start + batch_size], device)
-        cam, mask = grad_cam(model, x, CLASSES, layer, target)
+        cam, mask = grad_cam(model, x, CLASSES, layer, target, autocast)
         maps.append(cam.cpu().numpy())
         masks.append(mask.cpu().numpy())
     return np.concatenate(maps).astype(np.float32), np.concatenate(masks)
@@ -165,9 +172,11 @@ def explain_images(
     images = SliceStore(store_dir).images(manifest_rows(rows))
     maps, masks, layer_name = [], [], None
     for path in checkpoints:
-        model, _ = load_checkpoint(path, expected_model)
+        model, meta = load_checkpoint(path, expected_model)
         layer_name, _ = resolve_layer(model, layer)
-        m, k = model_cams(model, images, layer, target, batch_size, torch.device(device))
+        device = torch.device(device)
+        autocast = autocast_for(meta, device)  # as predict ran it: its masks are these
+        m, k = model_cams(model, images, layer, target, batch_size, device, autocast)
         maps.append(m)
         masks.append(k)
         log.info("%s: Grad-CAM of %d images at %s", path, len(rows), layer_name)

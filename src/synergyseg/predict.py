@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synergyseg.arithmetic import autocast_for  # the arithmetic each model was trained in
 from synergyseg.checkpoints import load_checkpoint
 from synergyseg.manifests import read_split
 from synergyseg.memory import release_freed_memory
@@ -31,12 +32,6 @@ from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 256 << 20  # uint8 images plus every model's maps of one block stay near this
-
-
-def autocast_for(meta: dict, device: torch.device):
-    """Predict in the arithmetic the model was trained in (bf16 autocast or fp32)."""
-    bf16 = meta.get("precision") == "bf16" and device.type == "cuda"
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def block_maps(
