@@ -4,7 +4,8 @@
 2. training images/s and model FLOP utilisation at 512x512 and 608x416 for (a) a plain fp32
    PyTorch loop with a standard DataLoader, (b) the workflow's step at batch 2 (data on the
    device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
-   fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams);
+   fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams;
+   d_streamed: the same with the data read from the store per batch, as on a smaller GPU);
 3. where a training step's device time goes (eager, profiled): by phase, by kind of operator,
    and the top operators and kernels, at batch 2 and at the filling batch;
 4. prediction and Grad-CAM images/s;
@@ -137,11 +138,14 @@ def peak_section(device, toy):
 def training_section(device, toy, sizes, work: Path, compile_too: bool):
     out = {}
     for size in sizes:
-        out[size] = training_at(size, device, toy, work, compile_too and size == sizes[0])
+        first = size == sizes[0]
+        out[size] = training_at(size, device, toy, work, compile_too and first, first)
     return out
 
 
-def training_at(size: str, device, toy: bool, work: Path, compile_too: bool) -> dict:
+def training_at(
+    size: str, device, toy: bool, work: Path, compile_too: bool, streamed_too: bool
+) -> dict:
     """Paths (a) to (d) at one slice size, on the same synthetic data."""
     spec = ModelSpec("default", 0.125 if toy else 1.0)
     precision = resolve_precision("auto", device)
@@ -192,6 +196,14 @@ def training_at(size: str, device, toy: bool, work: Path, compile_too: bool) -> 
         print(f"  d: peak GPU memory {rows['d_peak_gb']:.1f} GB for {models} models")
     if cuda:
         measure("d1", lanes(models, 2, steps, streams=False))  # graphs replayed on one stream
+    if cuda and streamed_too:
+        # data too large for the device (a smaller GPU): read from the store per batch through
+        # one pinned buffer the models' streams share, stepping eagerly
+        streamed = TrainingData(SliceStore(store), np.arange(64), device, resident=False)
+        measure(
+            "d_streamed",
+            lambda: lanes_rate(streamed, spec, models, 2, steps, device, False, precision),
+        )
     if compile_too:
         measure(
             "c_compiled",

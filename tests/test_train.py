@@ -176,6 +176,41 @@ def test_stale_resume_state_is_ignored_when_settings_or_split_change(
     assert ran == [1, 2, 3]
 
 
+def test_a_state_saved_on_a_gpu_resumes_on_the_cpu_to_the_same_weights(
+    tiny_split, tiny_store, tmp_path
+):
+    """A GPU job's resume file carries the capturable Adadelta settings of the GPU; resumed on
+    the CPU (a retry on another node, `device: auto`) the optimiser keeps the CPU's own."""
+    straight = tmp_path / "straight.pt"
+    train_model(SPEC, tiny_split, tiny_store, straight, tmp_path / "straight.csv")
+    out, history = tmp_path / "rep1.pt", tmp_path / "h.csv"
+    with pytest.raises(Killed):
+        train_model(SPEC, tiny_split, tiny_store, out, history, on_epoch_end=kill_after(2))
+    state = torch.load(resume_path(out), weights_only=True)
+    for group in state["optimiser"]["param_groups"]:
+        group["capturable"] = True  # as Adadelta on a GPU saves it
+    torch.save(state, resume_path(out))
+    ran = []
+    train_model(SPEC, tiny_split, tiny_store, out, history, on_epoch_end=ran.append)
+    assert ran == [3]
+    assert_same_weights(straight, out)
+
+
+def test_a_resume_state_of_another_precision_is_not_continued(tiny_split, tiny_store, tmp_path):
+    """`auto` resolves per device: a retry on a GPU without bf16 must not continue a bf16
+    model in fp32 (nor the reverse); it starts the model again in its own precision."""
+    out, history = tmp_path / "rep1.pt", tmp_path / "h.csv"
+    with pytest.raises(Killed):
+        train_model(SPEC, tiny_split, tiny_store, out, history, on_epoch_end=kill_after(2))
+    state = torch.load(resume_path(out), weights_only=True)
+    assert state["key"]["precision"] == "fp32"
+    state["key"]["precision"] = "bf16"  # as a bf16 GPU would have saved it
+    torch.save(state, resume_path(out))
+    ran = []
+    train_model(SPEC, tiny_split, tiny_store, out, history, on_epoch_end=ran.append)
+    assert ran == [1, 2, 3]
+
+
 def test_models_of_one_job_must_share_their_schedule(tiny_split, tiny_store, tmp_path):
     with pytest.raises(ValueError, match="must share \\['epochs'\\]"):
         train_models(

@@ -45,6 +45,20 @@ def adadelta(model: torch.nn.Module, device: torch.device) -> torch.optim.Adadel
     )
 
 
+def load_optimiser_state(optimiser: torch.optim.Optimizer, state: dict) -> None:
+    """Load a saved optimiser state, keeping this device's settings: a state saved on another
+    kind of device (a GPU job resumed on the CPU, or the reverse) carries that device's
+    ``capturable`` flag, which PyTorch would restore with it and which cannot step here."""
+    capturable = [group["capturable"] for group in optimiser.param_groups]
+    optimiser.load_state_dict(state)
+    for group, own in zip(optimiser.param_groups, capturable, strict=True):
+        group["capturable"] = own
+        for param in group["params"]:
+            step = optimiser.state.get(param, {}).get("step")
+            if own and step is not None:  # a capturable step counter lives beside its parameter
+                optimiser.state[param]["step"] = step.to(param.device, torch.float32)
+
+
 @dataclass
 class Lane:
     """One model under training and what belongs to it alone."""
@@ -174,10 +188,13 @@ def run_epoch(lanes: list[Lane], plans: list[EpochPlan], data: TrainingData, aut
                 lane.images_seen += plan.index.shape[1]
         return
     main = torch.cuda.current_stream(device)
+    # Data on the device is gathered with device indices; data read from the store per batch
+    # needs them on the host, where a device index would cost a sync every step.
+    where = device if data.resident else torch.device("cpu")
     on_device = [
         (
-            plan.index.to(device, non_blocking=True),
-            None if plan.flips is None else plan.flips.to(device, non_blocking=True),
+            plan.index.to(where, non_blocking=True),
+            None if plan.flips is None else plan.flips.to(where, non_blocking=True),
         )
         for plan in plans
     ]

@@ -43,6 +43,7 @@ from synergyseg.lanes import (
     Lane,
     adadelta,
     autocast_factory,
+    load_optimiser_state,
     monitor_loss,
     run_epoch,
     state_dict_cpu,
@@ -153,13 +154,18 @@ def resume_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".resume.pt")
 
 
-def resume_key(spec: TrainSpec, split_sha256: str, weights_sha256: str | None) -> dict:
-    """What a resume file must match: the settings and the exact inputs (split and weights,
-    by their SHA-256, computed once per job: the ImageNet file is 528 MB)."""
+def resume_key(
+    spec: TrainSpec, split_sha256: str, weights_sha256: str | None, precision: str
+) -> dict:
+    """What a resume file must match: the settings, the exact inputs (split and weights, by
+    their SHA-256, computed once per job: the ImageNet file is 528 MB) and the arithmetic the
+    device resolved (``auto`` is bf16 on one GPU and fp32 on an older one a retry may land on:
+    a model is trained in one precision, start to end)."""
     return {
         "spec": spec.as_dict(),
         "split_sha256": split_sha256,
         "weights_sha256": weights_sha256 if spec.init == "tii" else None,
+        "precision": precision,
     }
 
 
@@ -202,7 +208,7 @@ def _resume(job: Job) -> None:
     lane = job.lane
     try:
         lane.model.load_state_dict(state["model"])
-        lane.optimiser.load_state_dict(state["optimiser"])
+        load_optimiser_state(lane.optimiser, state["optimiser"])
         lane.history, lane.next_epoch = list(state["history"]), int(state["epoch"]) + 1
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise InputDataError(
@@ -278,7 +284,7 @@ def train_models(
     split_sha = sha256_of(split_csv)
     weights_sha = sha256_of(weights) if pretrained is not None else None
     jobs = [
-        Job(s, Path(o), Path(h), resume_key(s, split_sha, weights_sha))
+        Job(s, Path(o), Path(h), resume_key(s, split_sha, weights_sha, precision))
         for s, o, h in zip(specs, outs, history_csvs, strict=True)
     ]
     for job in jobs:

@@ -106,6 +106,7 @@ class TrainingData:
             resident = device.type == "cuda" and self._fits(reserve_bytes)
         self.resident = resident
         self._pinned: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._copied = None  # a CUDA event: the copies out of the pinned buffer are done
         if resident:
             self.images, self.masks = self._upload()
         log.info(
@@ -148,21 +149,26 @@ class TrainingData:
         if self.resident:
             index = index.to(self.device, non_blocking=True)
             return self.images[index], self.masks[index]
-        rows = self.rows[index.cpu().numpy()]
+        rows = self.rows[index.cpu().numpy()]  # run_epoch keeps this index on the host
         images = torch.from_numpy(self.store.images(rows))
         masks = torch.from_numpy(self.store.packed_masks(rows))
         if self.device.type != "cuda":
             return images, masks
         if self._pinned is None or self._pinned[0].shape != images.shape:
             self._pinned = (images.pin_memory(), masks.pin_memory())
-        else:  # the previous batch's copy must be done before its buffer is refilled
-            torch.cuda.current_stream(self.device).synchronize()
+        elif self._copied is not None:
+            # The last copies out of the buffer may sit on another model's stream: wait for
+            # them (not for this stream) before refilling it.
+            self._copied.synchronize()
         self._pinned[0].copy_(images)
         self._pinned[1].copy_(masks)
-        return (
+        on_device = (
             self._pinned[0].to(self.device, non_blocking=True),
             self._pinned[1].to(self.device, non_blocking=True),
         )
+        self._copied = torch.cuda.Event()
+        self._copied.record(torch.cuda.current_stream(self.device))
+        return on_device
 
     def batch(
         self, index: torch.Tensor, flips: torch.Tensor | None = None
