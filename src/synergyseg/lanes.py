@@ -39,9 +39,16 @@ def pixel_loss(model, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor
 
 def adadelta(model: torch.nn.Module, device: torch.device) -> torch.optim.Adadelta:
     """Adadelta with the Keras defaults (lr 1.0, rho 0.95, eps 1e-7); capturable on a GPU so
-    its step can live inside a CUDA graph."""
+    its step can live inside a CUDA graph. The multi-tensor (foreach) update, PyTorch's
+    default on GPUs, is asked for on the CPU too: the same operations in the same order, so the
+    same bits, with less per-tensor overhead (docs/benchmarks.md)."""
     return torch.optim.Adadelta(
-        model.parameters(), lr=1.0, rho=0.95, eps=1e-7, capturable=device.type == "cuda"
+        model.parameters(),
+        lr=1.0,
+        rho=0.95,
+        eps=1e-7,
+        capturable=device.type == "cuda",
+        foreach=True,
     )
 
 
