@@ -125,7 +125,7 @@ def test_a_gpu_that_fails_on_first_use_is_not_used_and_its_claim_is_freed(
     fake_gpus(1)
     monkeypatch.setattr(torch.cuda if failing == "set_device" else torch, failing, broken)
     with pytest.raises(NoUsableGPUError, match="driver version is insufficient"):
-        select_device("cuda", lock_dir=tmp_path)
+        select_device("cuda", lock_dir=tmp_path, timeout=0)
     # the failed device's lock was released: another job may claim it
     assert claim_gpu(1, lock_dir=tmp_path, env={}).physical_id == "0"
 
@@ -144,10 +144,15 @@ def test_jobs_sharing_a_multi_gpu_slurm_allocation_claim_different_gpus(
     """The workstation profile inside `salloc --gpus=2`: each GPU job gets its own device."""
     fake_gpus(2)
     monkeypatch.setenv("SLURM_JOB_ID", "42")
-    first, first_claim = select_device("cuda", lock_dir=tmp_path)
-    second, second_claim = select_device("cuda", lock_dir=tmp_path)
+    first, first_claim = select_device("cuda", lock_dir=tmp_path, timeout=0)
+    second, second_claim = select_device("cuda", lock_dir=tmp_path, timeout=0)
     assert (str(first), str(second)) == ("cuda:0", "cuda:1")
     assert first_claim is not None and second_claim is not None
+    # another allocation on the same node numbers its own devices from 0 too: it locks its own
+    monkeypatch.setenv("SLURM_JOB_ID", "43")
+    assert str(select_device("cuda", lock_dir=tmp_path, timeout=0)[0]) == "cuda:0"
+    assert (tmp_path / "slurm-job-42" / "gpu-1.lock").is_file()
+    assert (tmp_path / "slurm-job-43" / "gpu-0.lock").is_file()
 
 
 def test_the_lock_folder_and_files_are_open_to_every_user(tmp_path):
@@ -170,6 +175,34 @@ def test_a_lock_file_another_user_left_read_only_still_locks(tmp_path, monkeypat
     claim = claim_gpu(1, lock_dir=tmp_path, env={})
     assert claim.physical_id == "0" and not claim.lock.writable()
     with pytest.raises(RuntimeError, match="claimed by other jobs"):
+        claim_gpu(1, lock_dir=tmp_path, env={})
+
+
+def test_a_lock_file_that_is_a_symbolic_link_is_refused_and_its_target_untouched(tmp_path):
+    """The lock folder's name is predictable: a link planted there must not make a GPU job
+    empty another file and open it to every user."""
+    target = tmp_path / "private.txt"
+    target.write_text("secret\n")
+    target.chmod(0o600)
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "gpu-0.lock").symlink_to(target)
+    with pytest.raises(RuntimeError, match="gpu-0.lock is not a regular file"):
+        claim_gpu(1, lock_dir=tmp_path / "locks", env={})
+    assert target.read_text() == "secret\n" and target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_lock_folder_nobody_may_write_to_is_named(tmp_path, monkeypatch):
+    """An older release made the folder writable by its creator only: another user's job
+    cannot create its lock file there and is told which folder and what to do."""
+    real_open = os.open
+
+    def denied(path, flags, *args):
+        if flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.raises(RuntimeError, match=f"chmod 1777 {tmp_path}"):
         claim_gpu(1, lock_dir=tmp_path, env={})
 
 

@@ -8,9 +8,11 @@ tumour-free cores. The channel weights are the spatial mean of the score's gradi
 chosen layer's output; the map is ReLU(Σ_k w_k A_k), upsampled bilinearly to the input and
 min–max scaled to [0, 1] (a constant map becomes all zeros).
 
-Logits are taken at the input resolution (the same upsampling the predictions use), so "the
-pixels the model assigns to c" are exactly the pixels of its predicted mask, and the masks
-stored here equal the thresholded prediction files.
+Logits are taken at the input resolution (the same upsampling the predictions use) and in the
+arithmetic the predictions use (the checkpoint's precision), so "the pixels the model assigns
+to c" are the pixels of its predicted mask: on the CPU the masks stored here equal the
+thresholded prediction files (tested); on a GPU, where cuDNN may choose other kernels for
+another batch size, a pixel at the 0.5 threshold can fall on the other side.
 """
 
 from __future__ import annotations

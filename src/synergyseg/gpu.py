@@ -8,7 +8,8 @@ blocked. An existing ``CUDA_VISIBLE_DEVICES`` (set by the user) is honoured: onl
 devices are candidates, and lock files are named after their physical ids. A SLURM job that
 sees one device was given it by the scheduler, so no lock is taken there; one that sees several
 (the workstation profile run inside a multi-GPU allocation) claims among them like a
-workstation. The lock folder and files are shared by every user of the machine.
+workstation, in a folder of its allocation (each allocation numbers its devices from 0). The
+lock folder and files are shared by every user of the machine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -107,15 +109,34 @@ def shared_folder(path: Path) -> Path:
 
 
 def open_lock_file(path: Path) -> IO:
-    """An open handle to ``path`` to ``flock``: read-write and created writable by every user;
-    read-only where another user's older file denies writing (a read-only handle locks too)."""
+    """A handle on ``path`` to ``flock``, created read-write for every user (a machine's users
+    share its GPUs). Never through a symbolic link: the folder's name is predictable, so a
+    link there could point a job at another file, which it would empty and open to everyone.
+    Read-only where another user's file denies writing (a read-only handle locks as well)."""
+    safe = os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | safe, 0o666)
     except PermissionError:
-        return open(path)  # noqa: SIM115 - held open while the device is claimed
-    with contextlib.suppress(PermissionError):  # past the umask; only the file's owner may
-        os.fchmod(fd, 0o666)
-    return os.fdopen(fd, "r+")
+        try:
+            fd = os.open(path, os.O_RDONLY | safe)
+        except OSError as err:
+            raise RuntimeError(
+                f"cannot create the GPU lock file {path} ({err.strerror}): its folder belongs "
+                f"to another user and is not writable; ask them to `chmod 1777 {path.parent}`, "
+                "or set TMPDIR to a folder of your own"
+            ) from err
+        writable = False
+    except OSError as err:  # ELOOP: a symbolic link
+        raise RuntimeError(f"GPU lock file {path} is not a regular file: {err.strerror}") from err
+    else:
+        writable = True
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise RuntimeError(f"GPU lock file {path} is not a regular file; remove it")
+    if writable and info.st_uid == os.getuid():
+        os.fchmod(fd, 0o666)  # past the umask
+    return os.fdopen(fd, "r+" if writable else "r")
 
 
 DEVICE_CHOICES = ("cuda", "cpu", "auto")
@@ -201,8 +222,12 @@ def _claim_device(lock_dir, timeout):
     import torch
 
     count = torch.cuda.device_count()
-    if "SLURM_JOB_ID" in os.environ and count == 1:
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    if slurm_job and count == 1:
         log.info("SLURM job: using its allocated device cuda:0 without a lock")
         return torch.device("cuda:0"), None
+    if slurm_job:  # every allocation numbers its devices from 0: locks of this one only
+        shared = shared_folder(Path(lock_dir) if lock_dir else default_lock_dir())
+        lock_dir = shared / f"slurm-job-{slurm_job}"
     claim = claim_gpu(count, lock_dir=lock_dir, timeout=timeout)
     return torch.device(claim.torch_device), claim

@@ -56,10 +56,10 @@ def load_optimiser_state(optimiser: torch.optim.Optimizer, state: dict) -> None:
     """Load a saved optimiser state, keeping this device's settings: a state saved on another
     kind of device (a GPU job resumed on the CPU, or the reverse) carries that device's
     ``capturable`` flag, which PyTorch would restore with it and which cannot step here."""
-    capturable = [group["capturable"] for group in optimiser.param_groups]
+    settings = [(group["capturable"], group["foreach"]) for group in optimiser.param_groups]
     optimiser.load_state_dict(state)
-    for group, own in zip(optimiser.param_groups, capturable, strict=True):
-        group["capturable"] = own
+    for group, (own, foreach) in zip(optimiser.param_groups, settings, strict=True):
+        group["capturable"], group["foreach"] = own, foreach
         for param in group["params"]:
             step = optimiser.state.get(param, {}).get("step")
             if own and step is not None:  # a capturable step counter lives beside its parameter
