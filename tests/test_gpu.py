@@ -162,16 +162,22 @@ def test_the_lock_folder_and_files_are_open_to_every_user(tmp_path):
     assert (folder / "gpu-0.lock").stat().st_mode & 0o777 == 0o666
 
 
-def test_a_lock_file_another_user_left_read_only_still_locks(tmp_path, monkeypatch):
-    (tmp_path / "gpu-0.lock").write_text("")
+def deny_opening(monkeypatch, flag: int) -> None:
+    """``os.open`` refuses any opening with ``flag`` as another user's file or folder would
+    (this test may run as root, whom permissions do not stop)."""
     real_open = os.open
 
     def denied(path, flags, *args):
-        if flags & os.O_RDWR:
+        if flags & flag:
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(os, "open", denied)
+
+
+def test_a_lock_file_another_user_left_read_only_still_locks(tmp_path, monkeypatch):
+    (tmp_path / "gpu-0.lock").write_text("")
+    deny_opening(monkeypatch, os.O_RDWR)
     claim = claim_gpu(1, lock_dir=tmp_path, env={})
     assert claim.physical_id == "0" and not claim.lock.writable()
     with pytest.raises(RuntimeError, match="claimed by other jobs"):
@@ -194,14 +200,7 @@ def test_a_lock_file_that_is_a_symbolic_link_is_refused_and_its_target_untouched
 def test_a_lock_folder_nobody_may_write_to_is_named(tmp_path, monkeypatch):
     """An older release made the folder writable by its creator only: another user's job
     cannot create its lock file there and is told which folder and what to do."""
-    real_open = os.open
-
-    def denied(path, flags, *args):
-        if flags & os.O_CREAT:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, flags, *args)
-
-    monkeypatch.setattr(os, "open", denied)
+    deny_opening(monkeypatch, os.O_CREAT)
     with pytest.raises(RuntimeError, match=f"chmod 1777 {tmp_path}"):
         claim_gpu(1, lock_dir=tmp_path, env={})
 
