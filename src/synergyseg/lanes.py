@@ -201,7 +201,7 @@ def run_epoch(lanes: list[Lane], plans: list[EpochPlan], data: TrainingData, aut
     on_device = [
         (
             plan.index.to(where, non_blocking=True),
-            None if plan.flips is None else plan.flips.to(where, non_blocking=True),
+            None if plan.flips is None else plan.flips.to(device, non_blocking=True),
         )
         for plan in plans
     ]

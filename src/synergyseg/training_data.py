@@ -105,8 +105,6 @@ class TrainingData:
         if resident is None:
             resident = device.type == "cuda" and self._fits(reserve_bytes)
         self.resident = resident
-        self._pinned: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._copied = None  # a CUDA event: the copies out of the pinned buffer are done
         if resident:
             self.images, self.masks = self._upload()
         log.info(
@@ -154,21 +152,13 @@ class TrainingData:
         masks = torch.from_numpy(self.store.packed_masks(rows))
         if self.device.type != "cuda":
             return images, masks
-        if self._pinned is None or self._pinned[0].shape != images.shape:
-            self._pinned = (images.pin_memory(), masks.pin_memory())
-        elif self._copied is not None:
-            # The last copies out of the buffer may sit on another model's stream: wait for
-            # them (not for this stream) before refilling it.
-            self._copied.synchronize()
-        self._pinned[0].copy_(images)
-        self._pinned[1].copy_(masks)
-        on_device = (
-            self._pinned[0].to(self.device, non_blocking=True),
-            self._pinned[1].to(self.device, non_blocking=True),
+        # Each batch gets its own page-locked copy from PyTorch's caching host allocator, which
+        # reuses a block only once the copy out of it has finished on whichever model's stream
+        # made it: no model waits for another, and none can read another's refilled buffer.
+        return (
+            images.pin_memory().to(self.device, non_blocking=True),
+            masks.pin_memory().to(self.device, non_blocking=True),
         )
-        self._copied = torch.cuda.Event()
-        self._copied.record(torch.cuda.current_stream(self.device))
-        return on_device
 
     def batch(
         self, index: torch.Tensor, flips: torch.Tensor | None = None
