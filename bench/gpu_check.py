@@ -79,6 +79,28 @@ def section(name):
     return wrap
 
 
+def bench_spec(toy: bool) -> ModelSpec:
+    """The paper's full-width VGG16-UNet, or a narrow one at toy size."""
+    return ModelSpec("default", 0.125 if toy else 1.0)
+
+
+def training_store(work: Path, size: str) -> Path:
+    """64 random training slices of ``size`` (WxH), written once per run and shared by the
+    sections that train on them."""
+    folder = work / f"train{size}"
+    if not folder.is_dir():
+        width, height = (int(v) for v in size.split("x"))
+        random_store(folder, 64, height, width, 3)
+    return folder
+
+
+def new_lane(spec: ModelSpec, device, seed: int) -> Lane:
+    """A freshly initialised model (channels_last, as training runs it) with its Adadelta."""
+    torch.manual_seed(seed)
+    model = VGGUNet(spec).to(device).to(memory_format=torch.channels_last)
+    return Lane(model, adadelta(model, device), device)
+
+
 def lanes_rate(
     data, spec, models, batch, steps, device, graphs, precision, streams=True, compiled=False
 ):
@@ -87,9 +109,7 @@ def lanes_rate(
     autocast = autocast_factory(device, precision, graphs)
     lanes = []
     for k in range(models):
-        torch.manual_seed(k)
-        model = VGGUNet(spec).to(device).to(memory_format=torch.channels_last)
-        lane = Lane(model, adadelta(model, device), device)
+        lane = new_lane(spec, device, k)
         if compiled:
             lane.compile()
         if graphs:
@@ -147,14 +167,14 @@ def training_at(
     size: str, device, toy: bool, work: Path, compile_too: bool, streamed_too: bool
 ) -> dict:
     """Paths (a) to (d) at one slice size, on the same synthetic data."""
-    spec = ModelSpec("default", 0.125 if toy else 1.0)
+    spec = bench_spec(toy)
     precision = resolve_precision("auto", device)
     cuda = device.type == "cuda"
     peak = RESULTS.get("matmul peak", {}).get("flops", float("nan"))
     models, steps, fill = (3, 4, 8) if toy else (MODELS, 30, 32)
     width, height = (int(v) for v in size.split("x"))
     flops = train_speed.train_flops_per_image(spec, height, width, device)
-    store = random_store(work / f"train{size}", 64, height, width, 3)
+    store = training_store(work, size)
     data = TrainingData(SliceStore(store), np.arange(64), device, resident=cuda or None)
     images, masks = train_speed.make_data(64, height, width)
     rows: dict = {"flops_per_image": flops}
@@ -197,8 +217,8 @@ def training_at(
     if cuda:
         measure("d1", lanes(models, 2, steps, streams=False))  # graphs replayed on one stream
     if cuda and streamed_too:
-        # data too large for the device (a smaller GPU): read from the store per batch through
-        # one pinned buffer the models' streams share, stepping eagerly
+        # data too large for the device (a smaller GPU): read from the store per batch into
+        # page-locked memory, stepping eagerly
         streamed = TrainingData(SliceStore(store), np.arange(64), device, resident=False)
         measure(
             "d_streamed",
@@ -262,9 +282,7 @@ def step_profile(data, spec, batch, steps, device, precision) -> dict:
 
     cuda = device.type == "cuda"
     autocast = autocast_factory(device, precision, False)
-    torch.manual_seed(0)
-    model = VGGUNet(spec).to(device).to(memory_format=torch.channels_last)
-    lane = Lane(model, adadelta(model, device), device)
+    lane = new_lane(spec, device, 0)
 
     def epoch(number, epoch_steps):
         run_epoch([lane], [epoch_batches(len(data), batch, epoch_steps, 0, number)], data, autocast)
@@ -316,10 +334,9 @@ def step_profile(data, spec, batch, steps, device, precision) -> dict:
 def profile_section(device, toy, size: str, work: Path):
     """Where the step's time goes at the paper's batch of 2 and at the batch that fills the
     GPU: what to attack next for MFU (launch gaps, memory-bound layers, casts, the optimiser)."""
-    spec = ModelSpec("default", 0.125 if toy else 1.0)
+    spec = bench_spec(toy)
     precision = resolve_precision("auto", device)
-    width, height = (int(v) for v in size.split("x"))
-    store = random_store(work / f"profile{size}", 64, height, width, 3)
+    store = training_store(work, size)
     resident = device.type == "cuda" or None
     data = TrainingData(SliceStore(store), np.arange(64), device, resident=resident)
     out = {}
@@ -345,7 +362,7 @@ def profile_section(device, toy, size: str, work: Path):
 
 @section("prediction and Grad-CAM")
 def inference_section(device, toy, work: Path):
-    spec = ModelSpec("default", 0.125 if toy else 1.0)
+    spec = bench_spec(toy)
     # enough images for four of predict_regime's blocks (~93 at 512x512 with ten models), so
     # that the figure is the job's steady state: each block's maps are compressed on threads
     # while the device computes the next one (one block alone overlaps nothing)

@@ -173,10 +173,10 @@ def explain_images(
     _, rows = chosen_test_rows(split_csv, images_csv)
     images = SliceStore(store_dir).images(manifest_rows(rows))
     maps, masks, layer_name = [], [], None
+    device = torch.device(device)
     for path in checkpoints:
         model, meta = load_checkpoint(path, expected_model)
         layer_name, _ = resolve_layer(model, layer)
-        device = torch.device(device)
         autocast = autocast_for(meta, device)  # as predict ran it: its masks are these
         m, k = model_cams(model, images, layer, target, batch_size, device, autocast)
         maps.append(m)

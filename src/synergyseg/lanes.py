@@ -198,7 +198,7 @@ def run_epoch(lanes: list[Lane], plans: list[EpochPlan], data: TrainingData, aut
     # Data on the device is gathered with device indices; data read from the store per batch
     # needs them on the host, where a device index would cost a sync every step.
     where = device if data.resident else torch.device("cpu")
-    on_device = [
+    step_inputs = [
         (
             plan.index.to(where, non_blocking=True),
             None if plan.flips is None else plan.flips.to(device, non_blocking=True),
@@ -208,7 +208,7 @@ def run_epoch(lanes: list[Lane], plans: list[EpochPlan], data: TrainingData, aut
     for lane in lanes:
         lane.stream.wait_stream(main)
     for s in range(steps):
-        for lane, (index, flips) in zip(lanes, on_device, strict=True):
+        for lane, (index, flips) in zip(lanes, step_inputs, strict=True):
             with torch.cuda.stream(lane.stream):
                 step_flips = None if flips is None else flips[s]
                 if lane.graph is not None:

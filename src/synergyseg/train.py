@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 
 from synergyseg import __version__
+from synergyseg.arithmetic import strict_fp32
 from synergyseg.atomic import atomic_path, write_csv
 from synergyseg.checksums import sha256_of
 from synergyseg.config import TRAINING_OPTIONS
@@ -144,8 +145,7 @@ def resolve_precision(setting: str, device: torch.device) -> str:
         )
     resolved = "bf16" if setting == "bf16" or (setting == "auto" and native_bf16) else "fp32"
     if resolved == "fp32":  # the paper's arithmetic: no TF32 shortcuts in convolutions
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+        strict_fp32()
     return resolved
 
 
