@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
+import traceback
 
 import numpy as np
 import pytest
+from filelock import FileLock
+from workflow_runs import DEMO_ARGS, copy_workflow, snakemake
 
 from synergyseg.data import phantoms
 
@@ -72,11 +76,42 @@ def server(tmp_path):
     httpd.server_close()
 
 
-# The two longest files (minutes each, most of it waiting on Snakemake or the scheduler) go
-# first, so that `make test`'s two workers (pytest -n 2 --dist loadfile --no-loadscope-reorder:
-# files in this order, not by their number of tests) start one each and the short files fill in
-# beside them, instead of one long file starting last.
-LONGEST_FIRST = ("test_workflow.py", "test_slurm.py")
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """The demo workflow as `make demo` runs it, in a fresh copy of the repository: run once
+    per test run, also under pytest-xdist, where the first worker to ask runs it and the other
+    waits for it (a file lock in the run's temporary folder, which the workers share). Tests
+    only read it; they run Snakemake in copies (``workflow_runs.edited_copy``)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return _run_demo(tmp_path_factory.mktemp("demo"))
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's
+    workdir, finished, failed = shared / "demo", shared / "demo.finished", shared / "demo.failed"
+    with FileLock(shared / "demo.lock"):
+        if failed.is_file():
+            pytest.fail(f"the demo run failed on another test worker:\n{failed.read_text()}")
+        if not finished.is_file():
+            try:
+                _run_demo(workdir)
+            except BaseException:
+                failed.write_text(traceback.format_exc())
+                raise
+            finished.touch()
+    return workdir
+
+
+def _run_demo(workdir):
+    copy_workflow(workdir)
+    snakemake(workdir, *DEMO_ARGS)
+    return workdir
+
+
+# The longest files (minutes each, most of it waiting on Snakemake or the scheduler) go first,
+# so that `make test`'s two workers (pytest -n 2 --dist loadfile --no-loadscope-reorder: files
+# in this order, not by their number of tests) start one each and the short files fill in
+# beside them, instead of one long file starting last. The demo's restart tests come third: the
+# worker done with the SLURM run's first test takes them, while the other one is still busy
+# with test_workflow.py on the same demo run.
+LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_restarts.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import DEMO_ARGS, ROOT, copy_workflow, planned_jobs, snakemake
+from workflow_runs import DEMO_ARGS, ROOT, copy_workflow, planned_jobs, snakemake
 
 pytestmark = pytest.mark.e2e
 

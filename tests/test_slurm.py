@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import yaml
 from slurm_cluster import SlurmCluster, unavailable_reason
-from test_workflow import copy_workflow
+from workflow_runs import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"

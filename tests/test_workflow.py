@@ -1,13 +1,9 @@
-"""Snakemake end to end: the demo DAG, reruns, partial reruns, the full-protocol plan, bad input."""
+"""Snakemake end to end on the finished demo: what it produces, and what each change of
+settings or code re-plans. (Restarts and reruns from nothing are in test_restarts.py.)"""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,77 +12,10 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "src", "report", "envs", "profiles")
-DATASETS = ("skin", "prostate", "kidney")
+from workflow_runs import DATASETS, edited_copy, planned_jobs, snakemake
 
 pytestmark = pytest.mark.e2e
-
-
-def copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        src = ROOT / part
-        if src.is_dir():
-            shutil.copytree(
-                src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-            )
-        else:
-            shutil.copy2(src, dest / part)
-    return dest
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def planned_jobs(output: str) -> Counter:
-    """Rule → job count from the 'Job stats' table of a dry run."""
-    counts = Counter()
-    in_table = False
-    for line in output.splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-            continue
-        if in_table:
-            match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-            if match and match.group(1) != "total":
-                counts[match.group(1)] = int(match.group(2))
-            elif line.strip() == "" and counts:
-                break
-    return counts
-
-
-# What `make demo` runs (after installing): the workflow, then the report from the same process.
-DEMO_ARGS = (
-    "--configfile",
-    "config/demo.yaml",
-    "--report",
-    "results/report.html",
-    "--report-after-run",
-)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo workflow as `make demo` runs it, once, in a fresh copy of the repository."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("demo"))
-    snakemake(workdir, *DEMO_ARGS)
-    return workdir
 
 
 def test_demo_produces_slices_splits_and_table_s2(demo):
@@ -252,34 +181,9 @@ def test_new_figure_settings_rerender_figures_only(demo, tmp_path):
     assert jobs == plots | {"all": 1}
 
 
-def test_finished_demo_has_nothing_left_to_do(demo):
-    assert "Nothing to be done" in snakemake(demo, "-n", "--configfile", "config/demo.yaml").stdout
-
-
-def test_rerun_from_scratch_is_byte_identical(demo, tmp_path):
-    """The data half (phantoms, slices, 80:20 splits) again from nothing: identical bytes.
-    (The depletion regimes follow the trained models through the split selection; their
-    determinism given a selection is covered by the unit tests.)"""
-    other = copy_workflow(tmp_path / "again")
-    targets = [f"results/{d}/splits/split{k}.csv" for d in DATASETS for k in (1, 2)]
-    snakemake(other, *targets, "--configfile", "config/demo.yaml")
-    for dataset in DATASETS:
-        for name in (
-            "slices/manifest.csv",
-            "slices/images.npy",
-            "slices/masks.npy",
-            "splits/split1.csv",
-            "splits/split2.csv",
-        ):
-            first = (demo / "results" / dataset / name).read_bytes()
-            assert first == (other / "results" / dataset / name).read_bytes(), (
-                f"{dataset}/{name} differs"
-            )
-
-
-def edited_copy(demo: Path, dest: Path) -> Path:
-    shutil.copytree(demo, dest, symlinks=True)
-    return dest
+def test_finished_demo_has_nothing_left_to_do(demo, tmp_path):
+    other = edited_copy(demo, tmp_path / "again")
+    assert "Nothing to be done" in snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout
 
 
 def plan_after_code_edit(demo: Path, dest: Path, module: str) -> Counter:
@@ -423,94 +327,3 @@ def test_a_gpu_rule_without_a_usable_gpu_stops_and_says_why(demo, tmp_path, monk
     log = (other / "logs" / "predict" / "kidney" / "split1.log").read_text()
     assert "this GPU job found no usable GPU" in log
     assert "device: cpu" in log  # how to run on the CPU on purpose
-
-
-# --- kill tests: a run killed while a stage publishes its outputs restarts cleanly ----------
-
-# Imported by every Python process of a run (sitecustomize on PYTHONPATH): when a job is about
-# to rename its finished temporary file onto the output named by SYNERGYSEG_TEST_KILL_AT, the
-# whole run - Snakemake and its jobs, one process group - dies with SIGKILL, as in a power cut
-# or `kill -9`. The job's other outputs may already be in place, the worst moment to die.
-KILL_ON_PUBLISH = """
-import os, signal
-_target = os.environ.get("SYNERGYSEG_TEST_KILL_AT")
-if _target:
-    _replace = os.replace
-
-    def _replace_or_die(src, dst, *args, **kwargs):
-        if os.fspath(dst).endswith(_target):
-            os.killpg(0, signal.SIGKILL)
-        return _replace(src, dst, *args, **kwargs)
-
-    os.replace = _replace_or_die
-"""
-
-# stage: (rule forced to run again, the output it is publishing when the run dies). From the
-# end of the DAG backwards, so that redoing one stage never makes a later one out of date.
-KILL_POINTS = {
-    "figures": ("plot_figures", "results/figures/kidney/segmentation.pdf"),
-    "tables": ("make_tables", "results/tables/table1.md"),
-    "statistics": ("compute_statistics", "results/kidney/stats/train40/tests.csv"),
-    "metrics": ("score_predictions", "results/kidney/metrics/split1/lmi/rep2.csv"),
-    "prediction": ("predict", "results/kidney/predictions/split1/lmi/rep2.npz"),
-    "training": ("train_regime", "results/kidney/models/train40/lmi/rep2.pt"),  # the shortest
-    "slice store": ("make_slices", "results/kidney/slices/masks.npy"),
-}
-TIMING = ["images_per_s", "seconds"]
-
-
-def without_timing(history) -> pd.DataFrame:
-    return pd.DataFrame(history).drop(columns=TIMING)
-
-
-def same_results(reference: Path, other: Path) -> list[str]:
-    """Result files that differ (checkpoints by their tensors and metadata: torch's zip names
-    its folder after the temporary file; histories without their timing columns)."""
-    differing = []
-    for path in sorted((reference / "results").rglob("*")):
-        if not path.is_file():
-            continue
-        relative = path.relative_to(reference)
-        copy = other / relative
-        if path.suffix == ".pt":
-            a, b = torch.load(path, weights_only=True), torch.load(copy, weights_only=True)
-            meta_a, meta_b = dict(a["meta"]), dict(b["meta"])
-            same = without_timing(meta_a.pop("history")).equals(
-                without_timing(meta_b.pop("history"))
-            )
-            same = same and meta_a == meta_b
-            same = same and all(
-                torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"]
-            )
-        elif path.name.endswith(".history.csv"):
-            same = without_timing(pd.read_csv(path)).equals(without_timing(pd.read_csv(copy)))
-        else:
-            same = path.read_bytes() == copy.read_bytes()
-        if not same:
-            differing.append(str(relative))
-    return differing
-
-
-def test_a_run_killed_at_any_stage_restarts_to_identical_results(demo, tmp_path):
-    other = edited_copy(demo, tmp_path / "killed")
-    inject = tmp_path / "inject"
-    inject.mkdir()
-    (inject / "sitecustomize.py").write_text(KILL_ON_PUBLISH)
-    # --nolock: a killed run leaves its lock behind (a user runs `snakemake --unlock` first)
-    config = ["--configfile", "config/demo.yaml", "--nolock"]
-    for stage, (rule, output) in KILL_POINTS.items():
-        env = dict(os.environ, SYNERGYSEG_TEST_KILL_AT=output)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(inject), env.get("PYTHONPATH")]))
-        killed = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--cores", "2", *config]
-            + ["--forcerun", rule, "--", output],
-            cwd=other,
-            env=env,
-            capture_output=True,
-            start_new_session=True,  # its own process group, which the kill takes down
-            timeout=600,
-        )
-        assert killed.returncode == -signal.SIGKILL, f"{stage}: the run was not killed"
-        rerun = snakemake(other, "--rerun-incomplete", *config, "--", output).stderr
-        assert planned_jobs(rerun)[rule] == 1, f"{stage}: not redone"  # a run logs to stderr
-    assert same_results(demo, other) == []
