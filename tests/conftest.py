@@ -1,10 +1,12 @@
-"""Shared fixtures: a seeded RNG and small phantom datasets written once per session."""
+"""Shared fixtures: a seeded RNG, small phantom datasets written once per session, and the demo
+run once per test run."""
 
 from __future__ import annotations
 
 import functools
 import http.server
 import os
+import shutil
 import threading
 import traceback
 
@@ -90,6 +92,7 @@ def demo(tmp_path_factory):
         if failed.is_file():
             pytest.fail(f"the demo run failed on another test worker:\n{failed.read_text()}")
         if not finished.is_file():
+            shutil.rmtree(workdir, ignore_errors=True)  # what a killed worker left half-done
             try:
                 _run_demo(workdir)
             except BaseException:
