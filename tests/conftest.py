@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
+import tempfile
 import threading
 import traceback
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,19 +88,21 @@ def demo(tmp_path_factory):
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return _run_demo(tmp_path_factory.mktemp("demo"))
     shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's
-    workdir, finished, failed = shared / "demo", shared / "demo.finished", shared / "demo.failed"
+    # the finished demo's folder, or the error of the worker that ran it
+    finished, failed = shared / "demo.finished", shared / "demo.failed"
     with FileLock(shared / "demo.lock"):
         if failed.is_file():
             pytest.fail(f"the demo run failed on another test worker:\n{failed.read_text()}")
         if not finished.is_file():
-            shutil.rmtree(workdir, ignore_errors=True)  # what a killed worker left half-done
+            # a folder of its own: a killed worker's Snakemake may still write into the last one
+            workdir = Path(tempfile.mkdtemp(prefix="demo", dir=shared))
             try:
                 _run_demo(workdir)
             except BaseException:
                 failed.write_text(traceback.format_exc())
                 raise
-            finished.touch()
-    return workdir
+            finished.write_text(str(workdir))
+    return Path(finished.read_text())
 
 
 def _run_demo(workdir):
@@ -111,9 +114,10 @@ def _run_demo(workdir):
 # The longest files (minutes each, most of it waiting on Snakemake or the scheduler) go first,
 # so that `make test`'s two workers (pytest -n 2 --dist loadfile --no-loadscope-reorder: files
 # in this order, not by their number of tests) start one each and the short files fill in
-# beside them, instead of one long file starting last. The demo's restart tests come third: the
-# worker done with the SLURM run's first test takes them, while the other one is still busy
-# with test_workflow.py on the same demo run.
+# beside them, instead of one long file starting last. The demo's restart tests come third:
+# pytest-xdist hands a worker its next file once it has at most two tests left, which is the
+# SLURM worker after four of its six tests, while the other one is still busy with
+# test_workflow.py on the same demo run.
 LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_restarts.py")
 
 
