@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,12 +81,14 @@ def run(folder: Path, gpu_jobs: int, rate: list[str]) -> dict:
     Snakemake's CPU per second and mean thread count while GPU jobs queue (from the moment the
     last split manifest exists until only the last GPU job is left)."""
     for leftover in ("quick", "data", "gpu", ".snakemake"):
-        subprocess.run(["rm", "-rf", str(folder / leftover)], check=True)
+        shutil.rmtree(folder / leftover, ignore_errors=True)
     command = [sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1"]
+    log = folder / "snakemake.log"  # a file, not a pipe nobody reads until the end
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [*command, "--quiet", *rate], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*command, "--quiet", *rate], cwd=folder, stdout=output, stderr=subprocess.STDOUT
+        )
     tick = os.sysconf("SC_CLK_TCK")
     cpu, queued = 0.0, []  # (seconds, CPU seconds, threads) while GPU jobs queue
     while process.poll() is None:
@@ -98,9 +101,8 @@ def run(folder: Path, gpu_jobs: int, rate: list[str]) -> dict:
         if ready and count(folder / "gpu") < gpu_jobs - 1:
             queued.append((time.perf_counter() - started, cpu, int(fields[17])))
         time.sleep(0.5)
-    stderr = process.stderr.read().decode()
     if process.wait() != 0:
-        raise RuntimeError(f"the benchmark workflow failed:\n{stderr[-2000:]}")
+        raise RuntimeError(f"the benchmark workflow failed:\n{log.read_text()[-2000:]}")
     if len(queued) < 2:
         raise RuntimeError("the GPU queue was too short to sample: raise --seconds")
     (t0, cpu0, _), (t1, cpu1, _) = queued[0], queued[-1]

@@ -28,9 +28,8 @@ import pandas as pd
 import pytest
 import yaml
 from slurm_cluster import SlurmCluster, unavailable_reason
-from workflow_runs import copy_workflow
+from workflow_runs import ROOT, copy_workflow
 
-ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
 TEST_OVERRIDES = ROOT / "tests" / "slurm_profile"
 GPU_RULES = {"train_regime", "predict", "explain_images"}
