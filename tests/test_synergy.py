@@ -38,6 +38,44 @@ def test_union_finds_what_either_model_finds():
     assert summary.loc[("dice", "intersection"), "beats_both"] == 0
 
 
+def test_a_model_that_finds_nothing_adds_no_synergy():
+    """Replicate by replicate, LMI ∪ TII is TII itself when LMI finds nothing: it must not beat
+    both models just because one TII replicate finds more than the intersection of all."""
+    truth = np.zeros((1, 4, 4), bool)
+    truth[0, :2, :] = True  # 8 foreground pixels
+    rep1 = np.zeros((4, 4), bool)
+    rep1[0, :] = True
+    rep1[1, :2] = True  # 6 pixels
+    rep2 = np.zeros((4, 4), bool)
+    rep2[0, :] = True
+    rep2[1, 2:] = True  # 6 pixels, 4 shared with rep1
+    empty = np.zeros((4, 4), bool)
+    binary = {"lmi": np.stack([empty, empty])[:, None], "tii": np.stack([rep1, rep2])[:, None]}
+    rows = pd.DataFrame({"slice_id": ["s1"], "label": ["l"]})
+    table = synergy_frame(synergy_block(binary, truth), rows).set_index("combination")
+    # hand-worked: eq. 2 TII = 4 of 8 pixels (Dice 2·4/12); each replicate 6 of 8 (Dice 12/14)
+    assert table.loc["tii", "dice"] == pytest.approx(8 / 12)
+    assert table.loc["tii_per_rep", "dice"] == pytest.approx(12 / 14)
+    assert table.loc["union_per_rep", "dice"] == pytest.approx(12 / 14)
+    summary = synergy_summary(table.reset_index()).set_index(["metric", "combination"])
+    for metric in ("dice", "sensitivity", "specificity"):
+        for name in ("union", "union_per_rep", "intersection", "intersection_per_rep"):
+            assert summary.loc[(metric, name), "beats_both"] == 0, (metric, name)
+    assert pd.isna(summary.loc[("dice", "tii_per_rep"), "beats_both"])
+
+
+def test_synergy_counts_print_as_whole_numbers():
+    """Counts beside undefined cells (the single models) stay integers in the Markdown table:
+    a float column would print 12,345 images as 1.234e+04."""
+    from synergyseg.label_tables import markdown
+
+    summary = pd.DataFrame({"combination": ["lmi", "union"], "beats_both": [np.nan, 12345.0]})
+    summary = summary.astype({"beats_both": "Int64"})
+    lines = markdown(summary).splitlines()
+    assert lines[2].split("|")[2].strip() == "–"
+    assert lines[3].split("|")[2].strip() == "12345"
+
+
 def test_scoring_in_blocks_equals_scoring_everything_at_once(tmp_path, rng, monkeypatch):
     n, h, w = 9, 6, 8
     truth = np.zeros((n, h, w), np.uint8)

@@ -60,7 +60,9 @@ def markdown(frame: pd.DataFrame, title: str | None = None) -> str:
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             shown[column] = [("–" if pd.isna(v) else f"{v:.4g}") for v in shown[column]]
-        elif not pd.api.types.is_numeric_dtype(shown[column]):
+        elif pd.api.types.is_numeric_dtype(shown[column]):  # counts, nullable where undefined
+            shown[column] = [("–" if pd.isna(v) else str(v)) for v in shown[column]]
+        else:
             shown[column] = shown[column].fillna("")
     body = shown.to_markdown(index=False, disable_numparse=True)
     return (f"## {title}\n\n" if title else "") + body + "\n"
