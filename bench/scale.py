@@ -149,7 +149,8 @@ def _child(stage: str, n: int, work: Path, block_mb: int) -> dict:
                     }
                 ).to_csv(path, index=False)
                 paths.append(str(path))
-        run = lambda: regime_statistics(paths, StatsSettings(bootstrap_resamples=200))  # noqa: E731
+        # the rule's settings: 2,000 bootstrap resamples, whose memory grows with the images
+        run = lambda: regime_statistics(paths, StatsSettings())  # noqa: E731
     else:
         raise ValueError(stage)
 

@@ -195,3 +195,39 @@ def test_table_2_layout_marks_the_model_better_on_more_images():
     assert row["Δm < 0 (LMI better) n (%)"] == "1 (17)"
     assert row["Δm undefined n (%)"] == "1 (17)"
     assert (row["LMI ≥ 0.9"], row["TII ≥ 0.9"]) == ("1", "1")
+
+
+def test_table_2_marks_counts_on_the_base_of_its_percentages():
+    """Kidney-like Dice: most slices have no kidney (Δm undefined). 18 % against 15 % of the
+    test images is 3 points apart, under practical_difference, so no † (as in the paper), even
+    though among the 40 defined images it would be 45 % against 37.5 %."""
+    from synergyseg.stats import StatsSettings, metric_tests
+    from synergyseg.tables import table2
+
+    lmi = np.r_[np.full(18, 0.5), np.full(15, 0.7), np.full(7, 0.6), np.full(60, np.nan)]
+    tii = np.r_[np.full(18, 0.7), np.full(15, 0.5), np.full(7, 0.6), np.full(60, np.nan)]
+    frame = pd.DataFrame(
+        {"slice_id": [f"s{i}" for i in range(100)], "label": "x", "metric": "dice"}
+    ).assign(lmi=lmi, tii=tii, delta=tii - lmi)
+    tests = metric_tests(frame, StatsSettings(bootstrap_resamples=200))
+    row = table2({"kidney": tests}, high_score=0.9, threshold=0.05).iloc[0]
+    assert row["Δm > 0 (TII better) n (%)"] == "18 (18)"
+    assert row["Δm < 0 (LMI better) n (%)"] == "15 (15)"
+    assert row["Δm undefined n (%)"] == "60 (60)"
+
+
+def test_bootstrap_interval_in_bounded_batches_equals_scipys_unbatched(monkeypatch):
+    from synergyseg import stats
+
+    delta = np.random.default_rng(3).normal(0.01, 0.1, 3001)
+    settings = stats.StatsSettings(bootstrap_resamples=500, seed=7)
+    expected = sps.bootstrap(
+        (delta,),
+        np.median,
+        n_resamples=500,
+        confidence_level=0.95,
+        method="percentile",
+        random_state=np.random.default_rng(7),
+    ).confidence_interval
+    monkeypatch.setattr(stats, "BOOTSTRAP_BATCH_VALUES", 37 * len(delta))  # batches of 37
+    assert stats._bootstrap_median_ci(delta, settings) == (expected.low, expected.high)

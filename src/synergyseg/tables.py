@@ -75,14 +75,14 @@ def table2(tests: dict[str, pd.DataFrame], high_score: float, threshold: float) 
     """Δm counts per dataset and metric (selected split), and images scoring >= ``high_score``.
 
     Undefined Δm (e.g. Dice of an image without foreground) get their own column; the paper's
-    kidney table counted them as Δm = 0.
+    kidney table counted them as Δm = 0. Every † compares counts as shares of all ``n`` test
+    images, the base of the percentages printed beside them.
     """
     rows = []
     for dataset, frame in tests.items():
         for r in frame.to_dict("records"):
             n = r["n_images"]
-            defined = n - r["delta_undefined"]
-            pos, neg = _mark_larger(r["delta_positive"], r["delta_negative"], defined, threshold)
+            pos, neg = _mark_larger(r["delta_positive"], r["delta_negative"], n, threshold)
             high_lmi, high_tii = _mark_larger(
                 r["lmi_high_scores"], r["tii_high_scores"], n, threshold
             )
