@@ -199,6 +199,38 @@ def test_segmentation_on_another_grid_is_refused(tmp_path, rng):
     assert len(slice_volume(VolumeRecord("case_00000", imaging, same), SliceSettings(32, 32))) == 6
 
 
+def test_a_segmentation_stored_in_the_opposite_sense_labels_the_same_voxels(tmp_path, rng):
+    """A segmentation covering the imaging's box with every axis reversed (as a RAS export
+    beside LPS imaging) must label the same anatomy: its voxels are put in the imaging's order."""
+    from synergyseg.data.slicing import SliceSettings, slice_volume
+    from synergyseg.data.sources import VolumeRecord
+
+    volume = rng.integers(-1000, 1000, (6, 32, 32)).astype(np.int16)
+    labels = np.zeros((6, 32, 32), np.uint8)
+    labels[1, 2:9, 20:30] = 1  # one asymmetric blob, near a corner of one slice
+    imaging = write_nifti(tmp_path / "imaging.nii.gz", volume)
+    reference = slice_volume(
+        VolumeRecord("case_00000", imaging, write_nifti(tmp_path / "seg.nii.gz", labels)),
+        SliceSettings(32, 32),
+    )
+    reversed_seg = sitk.GetImageFromArray(np.ascontiguousarray(labels[::-1, ::-1, ::-1]))
+    reversed_seg.SetSpacing((0.8, 0.8, 3.0))
+    reversed_seg.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, -1))
+    reversed_seg.SetOrigin((31 * 0.8, 31 * 0.8, 5 * 3.0))  # the imaging's far corner
+    sitk.WriteImage(reversed_seg, str(tmp_path / "reversed.nii.gz"))
+    # SimpleITK agrees that both segmentations label the same points in space
+    resampled = sitk.Resample(
+        reversed_seg, sitk.ReadImage(str(imaging)), sitk.Transform(), sitk.sitkNearestNeighbor
+    )
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(resampled), labels)
+    record = VolumeRecord("case_00000", imaging, tmp_path / "reversed.nii.gz")
+    slices = slice_volume(record, SliceSettings(32, 32))
+    assert [s.label for s in slices] == [s.label for s in reference]
+    assert slices[1].label == "kidney"
+    for got, expected in zip(slices, reference, strict=True):
+        np.testing.assert_array_equal(got.mask, expected.mask)
+
+
 def test_a_tilted_volume_is_refused_with_its_angle():
     image = sitk.Image(4, 4, 4, sitk.sitkInt16)
     angle = np.deg2rad(20)

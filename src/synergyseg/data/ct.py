@@ -195,8 +195,9 @@ def _nifti_bytes(path: Path) -> int | None:
     return None
 
 
-def physical_grid(image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(spacing along patient x, y, z; lowest and highest voxel centre in mm): the voxel grid
+def physical_grid(image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(spacing along patient x, y, z; lowest and highest voxel centre in mm; the sense, +1 or
+    -1, in which each axis of :func:`axial_stack` runs along patient z, y, x): the voxel grid
     in patient space, whatever the order and sign of the image axes."""
     axes = world_axes(image)
     spacing = np.zeros(3)
@@ -207,7 +208,18 @@ def physical_grid(image: sitk.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray
             for corner in itertools.product(*[(0, n - 1) for n in image.GetSize()])
         ]
     )
-    return spacing, corners.min(axis=0), corners.max(axis=0)
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    senses = np.array([np.sign(direction[world, axes.index(world)]) for world in (2, 1, 0)])
+    return spacing, corners.min(axis=0), corners.max(axis=0), senses
+
+
+def align_to_imaging(segmentation: np.ndarray, imaging_grid: tuple, segmentation_grid: tuple):
+    """The segmentation's :func:`axial_stack` in the imaging's voxel order: flipped along every
+    axis that the two files store in opposite senses (a RAS NIfTI export beside an LPS DICOM
+    series covers the same box with x and y reversed). Call it once
+    :func:`geometry_difference` has found the two grids to cover the same box."""
+    flips = tuple(np.flatnonzero(imaging_grid[3] != segmentation_grid[3]).tolist())
+    return np.flip(segmentation, flips) if flips else segmentation
 
 
 def geometry_difference(imaging_grid: tuple, segmentation_grid: tuple) -> str | None:
@@ -215,9 +227,10 @@ def geometry_difference(imaging_grid: tuple, segmentation_grid: tuple) -> str | 
     they agree), given each one's :func:`physical_grid` (so neither volume need be kept for
     the comparison). Equal array shapes are not enough: a segmentation with another spacing,
     origin or direction labels other anatomy than the voxels it lines up with. The two may
-    store their axes in different orders (KiTS19 NIfTI vs a DICOM series)."""
-    spacing_a, low_a, high_a = imaging_grid
-    spacing_b, low_b, high_b = segmentation_grid
+    store their axes in different orders and senses (KiTS19 NIfTI vs a DICOM series):
+    :func:`align_to_imaging` then puts the segmentation's voxels in the imaging's order."""
+    spacing_a, low_a, high_a, _ = imaging_grid
+    spacing_b, low_b, high_b, _ = segmentation_grid
     if not np.allclose(spacing_a, spacing_b, rtol=1e-3, atol=1e-4):
         return (
             f"voxel spacing {tuple(spacing_b.round(4).tolist())} mm (x, y, z), "

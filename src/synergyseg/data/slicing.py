@@ -139,6 +139,7 @@ def slice_volume(record: sources.VolumeRecord, settings: SliceSettings) -> list[
             record.segmentation,
             f"segmentation has shape {seg.shape} (slices, rows, cols), the imaging {hu.shape}",
         )
+    seg = ct.align_to_imaging(seg, imaging_grid, segmentation_grid)
     lower, upper = settings.ct_window
     rows = []
     # slab by slab, so the float and padded temporaries never cover the whole volume
