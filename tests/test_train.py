@@ -243,6 +243,18 @@ def test_tii_and_lmi_of_a_replicate_see_the_same_data_order():
     assert epoch_batches(5, 2, 6, 1, 1, augment=True).flips.shape == (6, 2, 2)
 
 
+def test_fixed_steps_walk_on_through_the_training_set_epoch_after_epoch():
+    """As the Keras library's generator: epochs of 512 steps of 2 are consecutive stretches of
+    one stream, and each pass of the stream over the training set holds every image once."""
+    n, steps, batch = 7, 3, 2  # 6 images per epoch, so epochs straddle the passes
+    stream = torch.cat([epoch_batches(n, batch, steps, 11, e).index.flatten() for e in range(1, 8)])
+    for k in range(len(stream) // n):
+        assert sorted(stream[k * n : (k + 1) * n].tolist()) == list(range(n)), k
+    # the kidney's split: 20 epochs of 512 x 2 out of 36,339 slices see 20,480 different ones
+    kidney = [epoch_batches(36_339, 2, 512, 11, e).index for e in range(1, 21)]
+    assert len(set(torch.cat(kidney).flatten().tolist())) == 20 * 512 * 2
+
+
 def test_monitoring_sample_is_fixed_seeded_and_inside_the_training_set():
     sample = monitor_positions(30, 5, 3)
     assert len(sample) == 5 and len(set(sample)) == 5 and sample.max() < 30

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +40,21 @@ class EpochPlan:
 def epoch_batches(
     n: int, batch_size: int, steps: int | None, seed: int, epoch: int, augment: bool = False
 ) -> EpochPlan:
-    """Batches of one epoch: a permutation seeded by (seed, epoch), cycled for ``steps``.
+    """Batches of one epoch (``epoch`` counts from 1): a full pass, or ``steps`` batches.
 
-    Every batch is full. In a full pass the last ``n % batch_size`` images of the permutation
-    (different ones each epoch) are left out, as with ``drop_last``: a batch of one or two
-    images gives BatchNorm such odd statistics that, late in a short run, it can spoil the
-    running averages used at test time (seen in the demo as a final-epoch loss spike).
+    A full pass takes a permutation seeded by (seed, epoch). Every batch is full: the last
+    ``n % batch_size`` images of the permutation (different ones each epoch) are left out, as
+    with ``drop_last``: a batch of one or two images gives BatchNorm such odd statistics that,
+    late in a short run, it can spoil the running averages used at test time (seen in the
+    demo as a final-epoch loss spike).
+
+    With ``steps``, the epochs are consecutive stretches of one stream of images, as in the
+    Keras library's generator (shuffle, then cycle): epoch e takes stream positions
+    (e-1)·steps·batch … e·steps·batch - 1, and pass k over the training set (positions
+    k·n … (k+1)·n - 1) is a permutation seeded by (seed, k). So successive epochs walk on
+    through new images, and 20 epochs of 512 × 2 see 20,480 different kidney slices, not a
+    fresh sample of 1,024 each epoch that leaves half of the training set unseen. The library
+    cycles one order; a new permutation per pass is what a full pass does here too.
     """
     if n < batch_size:
         raise ValueError(f"{n} training images cannot fill one batch of {batch_size}")
@@ -56,12 +64,22 @@ def epoch_batches(
         index = order[: n - n % batch_size].view(-1, batch_size)
     else:
         needed = steps * batch_size
-        order = torch.cat(
-            [torch.randperm(n, generator=generator) for _ in range(math.ceil(needed / n))]
-        )
-        index = order[:needed].view(steps, batch_size)
+        start = (epoch - 1) * needed
+        first, last = start // n, (start + needed - 1) // n
+        passes = [
+            torch.randperm(n, generator=_pass_generator(seed, k)) for k in range(first, last + 1)
+        ]
+        offset = start - first * n
+        index = torch.cat(passes)[offset : offset + needed].view(steps, batch_size)
     flips = torch.rand(*index.shape, 2, generator=generator) < 0.5 if augment else None
     return EpochPlan(index, flips)
+
+
+def _pass_generator(seed: int, k: int) -> torch.Generator:
+    """The generator of pass ``k`` over the training set: a stream of its own, independent of
+    the per-epoch generator (which draws the flips)."""
+    state = np.random.SeedSequence([seed, k, 0x0DA7A]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) >> 1)
 
 
 @functools.cache
