@@ -110,6 +110,27 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
 
 
+def test_durable_outputs_reach_the_disk_before_and_after_their_rename(tmp_path, monkeypatch):
+    import os
+
+    from synergyseg import atomic
+
+    synced, real_fsync = [], os.fsync
+
+    def fsync(fd):
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    with atomic.atomic_path(tmp_path / "state.pt", durable=True) as tmp:
+        tmp.write_bytes(b"weights")
+    # the file's data under its temporary name, then the folder that now names it
+    assert synced[0].startswith(".state.pt.") and synced[1:] == [tmp_path.name]
+    synced.clear()
+    atomic.write_text("x", tmp_path / "a.txt")
+    assert synced == []  # ordinary outputs skip it: tens of thousands of small files
+
+
 def write_nifti(path, array, spacing=(0.8, 0.8, 3.0), origin=(0.0, 0.0, 0.0)):
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(spacing)

@@ -131,6 +131,43 @@ def test_killed_job_resumes_to_the_same_weights(tiny_split, tiny_store, tmp_path
         assert_same_weights(a, b)
 
 
+def test_a_job_killed_among_its_checkpoints_keeps_every_model_and_a_cut_state_retrains(
+    tiny_split, tiny_store, tmp_path, monkeypatch
+):
+    """Killed while writing its checkpoints, a job keeps every resume file: Snakemake deletes
+    the checkpoints already written, and those models must not train again. A resume file cut
+    short (a crash of the file system) costs its epochs, not the job."""
+    from synergyseg import train
+
+    specs = [SPEC, variant(rep=2)]
+    straight = [tmp_path / "straight1.pt", tmp_path / "straight2.pt"]
+    train_models(specs, tiny_split, tiny_store, straight, [p.with_suffix(".csv") for p in straight])
+
+    outs = [tmp_path / "rep1.pt", tmp_path / "rep2.pt"]
+    histories = [p.with_suffix(".csv") for p in outs]
+    write_checkpoint = train._write_checkpoint
+
+    def dies_at_the_second(job, *args):
+        if job.out == outs[1]:
+            raise Killed
+        write_checkpoint(job, *args)
+
+    monkeypatch.setattr(train, "_write_checkpoint", dies_at_the_second)
+    with pytest.raises(Killed):
+        train_models(specs, tiny_split, tiny_store, outs, histories)
+    monkeypatch.undo()
+    assert outs[0].is_file() and all(resume_path(p).is_file() for p in outs)
+    outs[0].unlink()  # what Snakemake does with the outputs of a failed job
+    cut = resume_path(outs[1])
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    ran = []
+    train_models(specs, tiny_split, tiny_store, outs, histories, on_epoch_end=ran.append)
+    assert ran == [1, 2, 3]  # the second model from scratch; the first had nothing left to do
+    for a, b in zip(straight, outs, strict=True):
+        assert_same_weights(a, b)
+    assert not any(resume_path(p).exists() for p in outs)
+
+
 def test_checkpoint_metadata_and_history(tiny_split, tiny_store, tmp_path):
     out = tmp_path / "rep1.pt"
     train_model(SPEC, tiny_split, tiny_store, out, tmp_path / "rep1.epochs.csv")

@@ -24,11 +24,17 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, suffix: str | None = None, durable: bool = False
+) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
 
     ``suffix`` defaults to the target's own suffix so that writers which infer the format from
-    the extension (OpenCV, SimpleITK) keep working.
+    the extension (OpenCV, SimpleITK) keep working. ``durable`` flushes the file to disk
+    before the rename and the rename after it, so that after a power cut or a node crash the
+    file is either absent or complete: for the few files hours of GPU time depend on (resume
+    states, checkpoints). Without it, a crash can leave a renamed file whose data never
+    reached the disk.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,10 +47,22 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         # mkstemp creates 0600; give the result the permissions a plain open() would have
         os.chmod(tmp_path, 0o666 & ~_umask())
+        if durable:
+            _fsync(tmp_path, os.O_RDONLY)
         os.replace(tmp_path, path)
+        if durable:
+            _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

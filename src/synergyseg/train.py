@@ -193,15 +193,23 @@ def _save_state(job: Job) -> None:
         "optimiser": lane.optimiser.state_dict(),
         "history": lane.history,
     }
-    with atomic_path(job.state_file) as tmp:
+    with atomic_path(job.state_file, durable=True) as tmp:
         torch.save(state, tmp)
 
 
 def _resume(job: Job) -> None:
-    """Load the job's resume file if it belongs to exactly these settings and inputs."""
+    """Load the job's resume file if it belongs to exactly these settings and inputs.
+
+    A resume file that cannot be read (cut short by a crash of the file system, or not a
+    state this code wrote) only costs the epochs it held: the job trains from scratch and
+    overwrites it, rather than failing the same way on every retry."""
     if not job.state_file.is_file():
         return
-    state = safe_load(job.state_file)
+    try:
+        state = safe_load(job.state_file)
+    except InputDataError as err:
+        log.warning("%s; starting from scratch", err)
+        return
     if not isinstance(state, dict) or state.get("key") != job.key:
         log.warning("%s belongs to other settings or inputs; starting from scratch", job.state_file)
         return
@@ -387,6 +395,10 @@ def train_models(
 
     for job in jobs:
         _write_checkpoint(job, weights, device, precision, len(data), len(monitor), len(jobs))
+    # only now: if the job dies among its checkpoints, Snakemake deletes them all, and the
+    # resume files are what spares the finished models their training
+    for job in jobs:
+        job.state_file.unlink(missing_ok=True)
     return [job.lane.history for job in jobs]
 
 
@@ -409,9 +421,8 @@ def _write_checkpoint(job: Job, weights, device, precision, n_train, n_monitor, 
     }
     # also when a resumed job had no epoch left to run (Snakemake deletes logs before a job)
     write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), job.history_csv)
-    with atomic_path(job.out) as tmp:
+    with atomic_path(job.out, durable=True) as tmp:
         torch.save(checkpoint, tmp)
-    job.state_file.unlink(missing_ok=True)
 
 
 def train_model(spec: TrainSpec, split_csv, store_dir, out, history_csv, **kwargs) -> list[dict]:
