@@ -47,6 +47,78 @@ def test_offline_is_a_clear_error(tmp_path):
     assert not dest.exists()
 
 
+class FlakyHost(http.server.BaseHTTPRequestHandler):
+    """A file host that honours range requests (or not: ``ranges``) and cuts the first
+    ``cuts`` responses short after ``cut_at`` bytes, announcing the full length."""
+
+    payload = b""
+    ranges = True
+    cuts = 0
+    cut_at = 0
+    requests: list[str | None] = []
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        cls = type(self)
+        asked = self.headers.get("Range")
+        cls.requests.append(asked)
+        start = int(asked.removeprefix("bytes=").rstrip("-")) if asked and cls.ranges else 0
+        body = cls.payload[start:]
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header(
+                "Content-Range", f"bytes {start}-{len(cls.payload) - 1}/{len(cls.payload)}"
+            )
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if cls.cuts > 0:
+            cls.cuts -= 1
+            body = body[: cls.cut_at]
+            self.close_connection = True
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky_host():
+    FlakyHost.payload = bytes(range(256)) * 400  # 102,400 bytes
+    FlakyHost.ranges, FlakyHost.cuts, FlakyHost.cut_at, FlakyHost.requests = True, 0, 0, []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHost)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield FlakyHost, f"http://127.0.0.1:{httpd.server_address[1]}/imaging.nii.gz"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_download_cut_short_is_never_published_and_resumes_where_it_stopped(
+    flaky_host, tmp_path, monkeypatch
+):
+    host, url = flaky_host
+    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
+    dest = tmp_path / "case_00000" / "imaging.nii.gz"
+    host.cuts, host.cut_at = 1, 5_000
+    with pytest.raises(InputDataError, match="could not download .*5000 of 102400 bytes.*resumes"):
+        download.fetch(url, dest, retries=1)
+    assert not dest.exists()  # 5,000 bytes never look like a finished file
+    # the next run asks only for the rest
+    sha = hashlib.sha256(host.payload).hexdigest()
+    assert download.fetch(url, dest, sha).read_bytes() == host.payload
+    assert host.requests == [None, "bytes=5000-"]
+    assert not list(dest.parent.glob(".*"))
+
+
+def test_a_host_without_range_requests_is_downloaded_again_from_the_start(
+    flaky_host, tmp_path, monkeypatch
+):
+    host, url = flaky_host
+    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
+    host.ranges, host.cuts, host.cut_at = False, 2, 70_000
+    dest = tmp_path / "imaging.nii.gz"
+    assert download.fetch(url, dest, retries=3).read_bytes() == host.payload
+    assert host.requests == [None, "bytes=70000-", "bytes=70000-"]  # answered 200 each time
+
+
 def test_extract_zip_and_refuse_zip_slip(tmp_path):
     good = tmp_path / "good.zip"
     with zipfile.ZipFile(good, "w") as zf:
@@ -70,6 +142,7 @@ class FakeArchive(http.server.BaseHTTPRequestHandler):
     pages linked by ``next``; the first ``failures`` requests get a 503."""
 
     labels: dict[str, str] = {}
+    field = "diagnosis_1"  # the archive's field since 2025 (before: benign_malignant)
     failures = 0
     requests: list[str] = []
 
@@ -87,8 +160,7 @@ class FakeArchive(http.server.BaseHTTPRequestHandler):
         more = offset + limit < len(known)
         body = {
             "results": [
-                {"isic_id": i, "metadata": {"clinical": {"benign_malignant": self.labels[i]}}}
-                for i in page
+                {"isic_id": i, "metadata": {"clinical": {self.field: self.labels[i]}}} for i in page
             ],
             "next": f"{self.path}&offset={offset + limit}" if more else None,
         }
@@ -107,6 +179,7 @@ class FakeArchive(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def archive():
     FakeArchive.labels, FakeArchive.failures, FakeArchive.requests = {}, 0, []
+    FakeArchive.field = "diagnosis_1"
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeArchive)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -126,12 +199,13 @@ def isic_folder(tmp_path, n):
 def test_isic_labels_are_fetched_in_pages_with_retries(archive, tmp_path):
     fake, url = archive
     isic = isic_folder(tmp_path, 5)
-    fake.labels = {f"ISIC_{i:07d}": ("benign", "malignant")[i % 2] for i in range(4)}
+    fake.labels = {f"ISIC_{i:07d}": ("Benign", "Malignant")[i % 2] for i in range(4)}
     fake.failures = 2  # two failed requests, then the archive answers
     labels = download.fetch_isic_labels(
         [f"ISIC_{i:07d}" for i in range(5)], url, page_size=3, backoff=0.01
     )
-    assert labels == {**fake.labels, "ISIC_0000004": "unknown"}  # not in the archive
+    expected = {i: label.lower() for i, label in fake.labels.items()}
+    assert labels == {**expected, "ISIC_0000004": "unknown"}  # not in the archive
     # 2 failures + ids 0-2 in one page, ids 3-4 in another: one request per page, not per image
     assert len(fake.requests) == 4
     download.write_isic_labels(isic, tmp_path / "labels.csv", api_url=url, backoff=0.01)
@@ -143,6 +217,19 @@ def test_isic_labels_are_fetched_in_pages_with_retries(archive, tmp_path):
         "malignant",
         "unknown",
     ]
+
+
+def test_records_without_a_label_field_fail_instead_of_a_table_of_unknowns(archive, tmp_path):
+    fake, url = archive
+    isic = isic_folder(tmp_path, 4)
+    fake.labels = {f"ISIC_{i:07d}": "benign" for i in range(4)}
+    fake.field = "benign_malignant"  # an older mirror of the archive: still read
+    download.write_isic_labels(isic, tmp_path / "old.csv", api_url=url, backoff=0.01)
+    assert set(pd.read_csv(tmp_path / "old.csv")["benign_malignant"]) == {"benign"}
+    fake.field = "some_future_field"  # the records changed again: every label would be lost
+    with pytest.raises(InputDataError, match="no benign/malignant label for 4 of 4 .*labels_csv"):
+        download.write_isic_labels(isic, tmp_path / "labels.csv", api_url=url, backoff=0.01)
+    assert not (tmp_path / "labels.csv").exists()
 
 
 def test_unreachable_archive_fails_and_says_how_to_give_the_labels(tmp_path):

@@ -7,10 +7,13 @@ fetched again, which also lets a user drop in files obtained elsewhere.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import os
 import re
 import shutil
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -29,7 +32,11 @@ from synergyseg.errors import InputDataError
 
 log = logging.getLogger(__name__)
 
-KITS19_IMAGING_URL = "https://kits19.sfo2.digitaloceanspaces.com/master_{case:05d}.nii.gz"
+# where the kits19 starter code fetches imaging since May 2026 (it replaced a DigitalOcean bucket)
+KITS19_IMAGING_URL = (
+    "https://huggingface.co/datasets/neheller/KiTS-Challenge-Imaging/resolve/main/images/"
+    "case_{case:05d}.nii.gz"
+)
 KITS19_SEGMENTATION_URL = (
     "https://github.com/neheller/kits19/raw/master/data/case_{case:05d}/segmentation.nii.gz"
 )
@@ -47,40 +54,102 @@ HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
 ISIC_API_SEARCH_URL = "https://api.isic-archive.com/api/v2/images/search/"
 
 
+class IncompleteDownload(ConnectionError):
+    """The server closed the connection before sending the whole file."""
+
+
+#: failures worth another try: the network, the server, a connection cut short
+RETRYABLE = (
+    urllib.error.URLError,
+    TimeoutError,
+    ConnectionError,
+    ssl.SSLError,
+    http.client.HTTPException,
+)
+
+
 def fetch(
     url: str, dest: str | Path, sha256: str | None = None, retries: int = 3, timeout: float = 60
 ) -> Path:
-    """Download ``url`` to ``dest`` atomically and verify it; skip when a verified copy exists.
+    """Download ``url`` to ``dest`` and verify it; skip when a verified copy exists.
 
-    Without a network the error says which file to place where, so an offline user can copy it
-    in by hand and rerun.
+    The bytes go to a hidden ``.<name>.part`` beside ``dest``, which is renamed into place only
+    once it is complete (as long as the server said the file is) and matches ``sha256``. A
+    download cut short (a dropped connection, a killed job) resumes from the end of the part
+    file with an HTTP range request, in this call's next try or in the next run: the ~10 GB
+    ISIC training zip never restarts from zero. Without a network the error says which file to
+    place where, so an offline user can copy it in by hand and rerun.
     """
     dest = Path(dest)
     if dest.is_file():
         verify(dest, sha256)
         log.info("%s already present, not downloading", dest)
         return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.part")
     last_error: Exception | None = None
     for attempt in range(1, retries + 1):
         try:
-            with atomic_path(dest) as tmp:
-                with (
-                    urllib.request.urlopen(url, timeout=timeout) as response,
-                    open(tmp, "wb") as out,
-                ):
-                    shutil.copyfileobj(response, out, CHUNK)
-                verify(tmp, sha256)
-            log.info("downloaded %s → %s", url, dest)
-            return dest
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+            _download(url, partial, timeout)
+        except RETRYABLE as err:
             last_error = err
             log.warning("download of %s failed (attempt %d/%d): %s", url, attempt, retries, err)
             if attempt < retries:
                 time.sleep(min(2**attempt, 30))
+            continue
+        try:
+            verify(partial, sha256)
+        except InputDataError as err:
+            partial.unlink()  # a wrong file is not resumed
+            raise InputDataError(dest, f"downloaded from {url}: {err.problem}") from err
+        os.replace(partial, dest)
+        log.info("downloaded %s → %s", url, dest)
+        return dest
     raise InputDataError(
         dest,
-        f"could not download {url} ({last_error}); without network, place the file there by hand",
+        f"could not download {url} ({last_error}); without network, place the file there by hand"
+        + (
+            f" (the {partial.stat().st_size} bytes received so far are kept in {partial.name}"
+            " and the next run resumes from there)"
+            if partial.is_file()
+            else ""
+        ),
     )
+
+
+def _download(url: str, partial: Path, timeout: float) -> None:
+    """Fetch ``url`` into ``partial``, continuing after the bytes it already holds where the
+    server honours range requests (206), else from the start; raise IncompleteDownload when
+    the connection ends before the size the server announced."""
+    offset = partial.stat().st_size if partial.is_file() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and offset:  # nothing after `offset`: a stale or oversized part
+            partial.unlink()
+            return _download(url, partial, timeout)
+        raise
+    with response:
+        if offset and response.status == 206:
+            total = _content_range_total(response.headers.get("Content-Range"))
+            mode = "ab"
+            log.info("resuming %s after %d bytes", url, offset)
+        else:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length is not None else None
+            mode = "wb"
+        with open(partial, mode) as out:
+            shutil.copyfileobj(response, out, CHUNK)
+    received = partial.stat().st_size
+    if total is not None and received != total:
+        raise IncompleteDownload(f"connection closed after {received} of {total} bytes")
+
+
+def _content_range_total(header: str | None) -> int | None:
+    """The full size from ``Content-Range: bytes 100-199/1000`` (None when the server says *)."""
+    match = re.fullmatch(r"bytes \d+-\d+/(\d+)", (header or "").strip())
+    return int(match.group(1)) if match else None
 
 
 def extract_zip(archive: str | Path, dest: str | Path) -> None:
@@ -130,6 +199,10 @@ def fetch_isic_labels(
     """benign/malignant/… per ISIC id from the archive API v2, ``page_size`` ids per search
     (following the API's ``next`` pages), not one request per image. Ids the archive does not
     return get ``unknown``; a request that still fails after ``retries`` raises ConnectionError.
+
+    The label is the archive's top diagnosis level, ``diagnosis_1`` (Benign, Malignant or
+    Indeterminate, lower-cased); the archive removed the older ``benign_malignant`` field in
+    2025, which is still read where a record has no ``diagnosis_1`` (an older mirror).
     """
     labels: dict[str, str] = {}
     for start in range(0, len(ids), page_size):
@@ -142,7 +215,8 @@ def fetch_isic_labels(
             page = _get_json(url, retries, backoff, timeout)
             for record in page.get("results", []):
                 clinical = record.get("metadata", {}).get("clinical", {})
-                labels[record["isic_id"]] = clinical.get("benign_malignant") or "unknown"
+                label = clinical.get("diagnosis_1") or clinical.get("benign_malignant")
+                labels[record["isic_id"]] = label.lower() if label else "unknown"
             url = page.get("next")
     return {isic_id: labels.get(isic_id, "unknown") for isic_id in ids}
 
@@ -179,6 +253,15 @@ def write_isic_labels(
             ) from err
         missing = sum(label == "unknown" for label in labels.values())
         log.info("%d ISIC labels fetched, %d unknown to the archive", len(ids) - missing, missing)
+        if ids and missing > len(ids) / 2:
+            raise LabelFetchError(
+                out_csv,
+                f"the ISIC archive gave no benign/malignant label for {missing} of {len(ids)} "
+                "images: its records may have changed (this reads metadata.clinical.diagnosis_1). "
+                "Provide the labels instead: a CSV with columns isic_id,benign_malignant, given "
+                "as the dataset's labels_csv in the config; or set fetch_labels: false to run "
+                "with every label 'unknown'",
+            )
     write_csv(pd.DataFrame({"isic_id": ids, "benign_malignant": list(labels.values())}), out_csv)
 
 
