@@ -21,6 +21,15 @@ def test_majority_vote_on_three_raters_by_hand():
     np.testing.assert_array_equal(mask, [[1, 1, 0, 1], [0, 0, 0, 0]])
 
 
+def test_raters_who_disagree_on_the_grade_still_outvote_benign():
+    """Five raters: 3, 4, 5, 1, 1. Three of five call the pixel tumour; voting on the grades
+    would give benign (1 is the most frequent label)."""
+    raters = [np.array([[g, 0]], dtype=np.uint8) for g in (3, 4, 5, 1, 1)]
+    raters[0][0, 1] = 3  # and a pixel only one of five calls tumour
+    for method in ("majority", "staple"):
+        np.testing.assert_array_equal(consensus_tumour_mask(raters, method), [[1, 0]], method)
+
+
 def test_staple_agrees_on_unanimous_pixels():
     mask = consensus_tumour_mask([clean_rater_map(m) for m in (R1, R2, R3)], "staple")
     assert mask[0, 0] == 1 and mask[1, 0] == 0 and mask[1, 1] == 0

@@ -2,12 +2,15 @@
 
 Each rater map holds Gleason labels {0, 1, 3, 4, 5} (0 background, 1 benign, 3–5 grades) and
 the value 6, an annotation mistake that the challenge organisers define as benign (→ 1).
-Consensus is formed on the graded labels with SimpleITK (majority vote or STAPLE), then
-tumour = grade 3, 4 or 5.
+Each rater's map is binarised first (tumour = grade 3, 4 or 5, the study's target), then the
+binary maps are fused with SimpleITK (majority vote or STAPLE). Fusing the graded labels
+instead would split the tumour vote between grades: raters saying 3, 4, 5, 1, 1 would give
+benign (1 is the most frequent label), although three of five call the pixel tumour, and
+pathologists disagree on the grade far more often than on tumour.
 
-Tie rule (pixels the vote leaves undecided): such a pixel is tumour when *more than half* of
-the raters graded it 3–5, otherwise not. Two raters saying 3 and 4 therefore give tumour;
-one saying 0 and one saying 3 give background.
+Tie rule (pixels the fusion leaves undecided): such a pixel is tumour when *more than half*
+of the raters graded it 3–5, otherwise not: one rater saying 0 and one saying 3 give
+background.
 """
 
 from __future__ import annotations
@@ -42,13 +45,13 @@ def consensus_tumour_mask(maps: Sequence[np.ndarray], method: str = "majority") 
     tumour_votes = np.sum([np.isin(m, TUMOUR_GRADES) for m in maps], axis=0)
     if len(maps) == 1:
         return (tumour_votes > 0).astype(np.uint8)
-    images = [sitk.GetImageFromArray(np.ascontiguousarray(m, dtype=np.uint8)) for m in maps]
+    images = [sitk.GetImageFromArray(np.isin(m, TUMOUR_GRADES).astype(np.uint8)) for m in maps]
     if method == "majority":
         fused = sitk.LabelVoting(images, UNDECIDED)
     else:
         fused = sitk.MultiLabelSTAPLE(images, UNDECIDED)
     labels = sitk.GetArrayFromImage(fused)
-    tumour = np.isin(labels, TUMOUR_GRADES)
+    tumour = labels == 1
     undecided = labels == UNDECIDED
     tumour[undecided] = tumour_votes[undecided] * 2 > len(maps)
     return tumour.astype(np.uint8)
