@@ -135,8 +135,8 @@ def raw_inputs(wildcards):
 
 
 def labels_csv(wildcards):
-    """Clinical-label table for ISIC-format data: the user's, the fetched one (downloads), or
-    an optional labels.csv in a local folder."""
+    """Clinical-label table for ISIC-format data: the user's (which must exist), the fetched
+    one (downloads), the phantom's, or an optional labels.csv beside placed-by-hand images."""
     ds = dataset_config(wildcards)
     if ds["format"] != "isic":
         return None
@@ -144,7 +144,10 @@ def labels_csv(wildcards):
         return ds["labels_csv"]
     if ds["source"] == "download":
         return f"resources/raw/{wildcards.dataset}/labels.csv"
-    return f"{raw_root(wildcards)}/labels.csv"
+    beside = f"{raw_root(wildcards)}/labels.csv"
+    if ds["source"] == "local" and not os.path.isfile(beside):
+        return None
+    return beside
 
 
 def depletion_inputs(wildcards):

@@ -117,6 +117,45 @@ def test_an_isic_id_found_twice_is_refused_not_deduplicated(tmp_path, rng):
         sources.isic_records(tmp_path)
 
 
+def test_a_rotated_jpeg_stays_aligned_with_its_mask(tmp_path):
+    """A JPEG whose EXIF tag says "rotate 90°" is read as stored, as its PNG mask is."""
+    photo = np.zeros((20, 40, 3), np.uint8)
+    photo[:, :10] = 255  # a bright band on the left, where the mask is
+    image = Image.fromarray(photo)
+    exif = image.getexif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    image.save(tmp_path / "ISIC_0000001.jpg", exif=exif.tobytes(), quality=95)
+    read = read_rgb(tmp_path / "ISIC_0000001.jpg")
+    assert read.shape == (20, 40, 3) and read[:, :10].min() > 200 and read[:, 12:].max() < 50
+
+
+def test_a_mask_drawn_in_transparency_is_refused_an_opaque_alpha_ignored(tmp_path):
+    drawn = np.zeros((16, 16, 4), np.uint8)
+    drawn[4:8, 4:8, 3] = 255  # black everywhere, the lesion only in the alpha channel
+    Image.fromarray(drawn, "RGBA").save(tmp_path / "drawn.png")
+    with pytest.raises(InputDataError, match="drawn.png: mask has an alpha channel with transp"):
+        read_binary_mask(tmp_path / "drawn.png")
+    opaque = np.zeros((16, 16, 4), np.uint8)
+    opaque[..., 3] = 255
+    opaque[4:8, 4:8, :3] = 255
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+    assert read_binary_mask(tmp_path / "opaque.png").sum() == 16
+
+
+def test_a_labels_csv_that_is_not_there_is_named_and_unlisted_images_counted(tmp_path, rng, caplog):
+    for i in (1, 2):
+        photo = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+        cv2.imwrite(str(tmp_path / f"ISIC_000000{i}.jpg"), photo)
+        cv2.imwrite(str(tmp_path / f"ISIC_000000{i}_segmentation.png"), indices())
+    with pytest.raises(InputDataError, match="lables.csv: labels CSV is missing"):
+        sources.isic_records(tmp_path, tmp_path / "lables.csv")  # a typo in the config
+    (tmp_path / "labels.csv").write_text("isic_id,benign_malignant\nISIC_0000001,malignant\n")
+    with caplog.at_level(logging.WARNING):
+        records = sources.isic_records(tmp_path, tmp_path / "labels.csv")
+    assert [r.label for r in records] == ["malignant", "unknown"]
+    assert "no row for 1 of 2 images" in caplog.text
+
+
 # --- split manifests and split counts --------------------------------------------------------
 
 

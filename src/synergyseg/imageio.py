@@ -69,9 +69,11 @@ def read_rgb(path: str | Path) -> np.ndarray:
     """Read a colour image as an RGB uint8 array; a missing or undecodable file is a named error.
 
     Gray, palette and 16-bit images are converted (palette to its colours, 16 bits scaled to 8),
-    as OpenCV's colour decoding does.
+    as OpenCV's colour decoding does. A JPEG's EXIF orientation tag is ignored: the pixels are
+    taken as stored, as its mask's are (PNG masks carry no orientation), so the two stay aligned.
     """
-    return cv2.cvtColor(_imread(Path(path), cv2.IMREAD_COLOR, "image"), cv2.COLOR_BGR2RGB)
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    return cv2.cvtColor(_imread(Path(path), flags, "image"), cv2.COLOR_BGR2RGB)
 
 
 def read_gray(path: str | Path) -> np.ndarray:
@@ -89,6 +91,15 @@ def read_gray(path: str | Path) -> np.ndarray:
         raise InputDataError(
             path, f"mask is a {bits}-bit image; save masks as 8-bit PNGs (0/1 or 0/255)"
         )
+    if image.ndim == 3 and image.shape[2] == 4:
+        # An opaque alpha channel says nothing; a mask drawn in transparency would be lost.
+        if (image[..., 3] != 255).any():
+            raise InputDataError(
+                path,
+                "mask has an alpha channel with transparent pixels (a mask drawn in the alpha "
+                "channel would be read as empty); save it as an 8-bit gray PNG",
+            )
+        image = image[..., :3]
     if image.ndim == 3:
         # Some tools save label maps as 3 identical channels; anything else is not a label map.
         if not (

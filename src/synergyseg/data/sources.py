@@ -7,6 +7,7 @@ leaves no half-made outputs behind.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from synergyseg.errors import InputDataError
+
+log = logging.getLogger(__name__)
 
 ISIC_ID = re.compile(r"^(ISIC_\d{7})$")
 GLEASON_MAP_DIR = re.compile(r"^Maps(\d)_T$")
@@ -74,7 +77,9 @@ def isic_records(root: str | Path, labels_csv: str | Path | None = None) -> list
             f"no {missing[0]}_segmentation.png mask ({len(missing)} images lack one)",
         )
     labels: dict[str, str] = {}
-    if labels_csv is not None and Path(labels_csv).is_file():
+    if labels_csv is not None:
+        if not Path(labels_csv).is_file():
+            raise InputDataError(labels_csv, "labels CSV is missing (the dataset's labels_csv)")
         table = pd.read_csv(labels_csv, dtype=str)
         for column in ("isic_id", "benign_malignant"):
             if column not in table.columns:
@@ -82,6 +87,14 @@ def isic_records(root: str | Path, labels_csv: str | Path | None = None) -> list
         labels = dict(
             zip(table["isic_id"], table["benign_malignant"].fillna("unknown"), strict=True)
         )
+        unlabelled = len(set(images) - set(labels))
+        if unlabelled:
+            log.warning(
+                "%s: no row for %d of %d images; they are labelled 'unknown'",
+                labels_csv,
+                unlabelled,
+                len(images),
+            )
     return [
         ImageRecord(
             isic_id,
