@@ -112,3 +112,15 @@ def test_depletion_is_deterministic_for_a_seed():
     a = deplete(base, 0.6, SplitSettings(), seed=5)
     pd.testing.assert_frame_equal(a, deplete(base, 0.6, SplitSettings(), seed=5))
     assert not a["subset"].equals(deplete(base, 0.6, SplitSettings(), seed=6)["subset"])
+
+
+def test_slice_ids_that_look_like_numbers_stay_names(tmp_path):
+    """A custom dataset's ids "007" and "7" are two slices, in the split as in the store."""
+    from synergyseg.manifests import read_manifest
+
+    manifest = pd.DataFrame(
+        {"slice_id": ["007", "7"], "row": [0, 1], "case": ["01", "1"], "label": ["1", "0"]}
+    )
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    table = read_manifest(tmp_path / "manifest.csv")
+    assert table["slice_id"].tolist() == ["007", "7"] and table["case"].tolist() == ["01", "1"]

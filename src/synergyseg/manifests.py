@@ -12,10 +12,18 @@ import pandas as pd
 
 from synergyseg.errors import InputDataError
 
+#: columns that are names, whatever they look like: a slice id "007" must not become 7
+NAME_COLUMNS = {"slice_id": str, "case": str, "label": str}
+
+
+def read_manifest(manifest_csv: str | Path) -> pd.DataFrame:
+    """A slice manifest or split manifest as written, its name columns kept as text."""
+    return pd.read_csv(manifest_csv, dtype=NAME_COLUMNS)
+
 
 def read_split(split_csv: str | Path, subset: str) -> pd.DataFrame:
     """Rows of one side (train/test) of a split manifest, in manifest order."""
-    table = pd.read_csv(split_csv, dtype={"case": str, "label": str, "slice_id": str})
+    table = read_manifest(split_csv)
     if "subset" not in table.columns:
         raise InputDataError(split_csv, "is not a split manifest (no 'subset' column)")
     for column in ("slice_id", "row", "label"):

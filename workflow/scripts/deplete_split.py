@@ -3,16 +3,15 @@
 The first depletion regime starts from the split chosen by the statistics stage (the rule's
 input function reads the selection)."""
 
-import pandas as pd
-
 from synergyseg.atomic import write_csv
+from synergyseg.manifests import read_manifest
 from synergyseg.seeds import regime_seed
 from synergyseg.splits import SplitSettings, deplete
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 regime = f"train{snakemake.wildcards.percent}"
-previous = pd.read_csv(snakemake.input.previous, dtype={"case": str, "label": str})
+previous = read_manifest(snakemake.input.previous)
 depleted = deplete(
     previous,
     int(snakemake.wildcards.percent) / 100,

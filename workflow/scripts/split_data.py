@@ -1,8 +1,7 @@
 """One seeded random train/test split of a slice manifest (rule split_data)."""
 
-import pandas as pd
-
 from synergyseg.atomic import write_csv
+from synergyseg.manifests import read_manifest
 from synergyseg.seeds import regime_seed
 from synergyseg.splits import SplitSettings, check_split_count, random_split
 from synergyseg.workflow import redirect_logging
@@ -10,7 +9,7 @@ from synergyseg.workflow import redirect_logging
 redirect_logging(snakemake.log[0])
 regime = f"split{snakemake.wildcards.index}"
 manifest_csv = snakemake.input.manifest
-manifest = pd.read_csv(manifest_csv, dtype={"case": str, "label": str})
+manifest = read_manifest(manifest_csv)
 settings = SplitSettings(**snakemake.params.settings)
 # read from the config, not a param: a larger n_splits must not re-run the existing splits
 check_split_count(manifest, settings, snakemake.config["splits"]["n_splits"], manifest_csv)
