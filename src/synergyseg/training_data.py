@@ -78,7 +78,8 @@ def epoch_batches(
 def _pass_generator(seed: int, k: int) -> torch.Generator:
     """The generator of pass ``k`` over the training set: a stream of its own, independent of
     the per-epoch generator (which draws the flips)."""
-    state = np.random.SeedSequence([seed, k, 0x0DA7A]).generate_state(1, np.uint64)[0]
+    key = [seed % 2**64, k % 2**64, 0x0DA7A]  # SeedSequence takes non-negative words
+    state = np.random.SeedSequence(key).generate_state(1, np.uint64)[0]
     return torch.Generator().manual_seed(int(state) >> 1)
 
 
