@@ -37,6 +37,8 @@ PAPER = {
     "kidney train10 (40,882 test)": 40882,
 }
 FULL_WIDTH_MODEL_MB = 49  # 12.3 M float32 parameters
+GLEASON_ROWS, GLEASON_WIDTH = 128, 2048  # a Gleason core grows by rows of this size
+GLEASON_CORE_PIXELS = 5120 * 5120
 SLICE_THREADS = 8  # threads.slices of config/config.yaml
 # result rows kept per test image: slice ids in ten prediction writers; ten models' metric rows
 # (9 numbers) and six synergy rows (3 numbers), plus the split row — rounded well up
@@ -97,6 +99,26 @@ def _child(stage: str, n: int, work: Path, block_mb: int) -> dict:
             "kits19", [record], SliceSettings(side, side), work / f"out{n}", work / f"m{n}.csv"
         )
         result["pixels"] = n * side * side
+    elif stage == "gleason":
+        import cv2
+
+        from synergyseg.data.slicing import SliceSettings, slice_gleason
+        from synergyseg.data.sources import ImageRecord
+
+        height, width = n * GLEASON_ROWS, GLEASON_WIDTH
+        core = work / f"gleason_{n}"
+        core.mkdir(exist_ok=True)
+        cv2.imwrite(str(core / "core.jpg"), rng.integers(0, 255, (height, width, 3), np.uint8))
+        maps = []
+        for k, grade in enumerate((1, 3, 4, 5, 0, 3)):  # six raters who disagree on grades
+            rater = np.zeros((height, width), np.uint8)
+            rater[:, : width // 2] = grade
+            cv2.imwrite(str(core / f"map{k}.png"), rater)
+            maps.append(core / f"map{k}.png")
+        record = ImageRecord("core", core / "core.jpg", tuple(maps), "core")
+        settings = SliceSettings(608, 416, consensus="staple")  # the heavier method
+        run = lambda: slice_gleason(record, settings)  # noqa: E731
+        result["pixels"] = height * width
     elif stage == "train":
         from synergyseg.store import SliceStore
         from synergyseg.training_data import TrainingData, epoch_batches
@@ -176,6 +198,7 @@ def measure(stage: str, n: int, work: Path, block_mb: int = 256) -> dict:
 
 STAGES = {  # stage: (n, times n for the second measurement, unit of n)
     "slices": (24, 4, "slices of 512x512 in one CT case"),
+    "gleason": (8, 4, "128-pixel rows of a 2048-wide Gleason core, 6 rater maps, STAPLE"),
     "train": (64, 4, "training images of 512x512 (one pass, data read per batch)"),
     "predict": (80, 4, "test images of 512x512, 1 model"),
     "score": (128, 4, "test images of 512x512, 10 models"),
@@ -241,6 +264,13 @@ def project(measured: dict) -> None:
             declared = need.slices_mem_mb(pixels, SLICE_THREADS)
             row("make_slices", f"{slices}-slice case, {SLICE_THREADS} threads", projected, declared)
         print(f"  (slicing holds {per_pixel:.1f} bytes per voxel of a case)")
+    if "gleason" in measured:
+        small, slope = measured["gleason"]["small"], measured["gleason"]["slope"]
+        per_pixel = slope * MB / (GLEASON_ROWS * GLEASON_WIDTH)
+        projected = small["total_mb"] + per_pixel * GLEASON_CORE_PIXELS / MB * (SLICE_THREADS + 1)
+        declared = need.slices_mem_mb(need.LARGEST_IMAGE_PIXELS, SLICE_THREADS)
+        row("make_slices", f"Gleason 5120x5120 cores, {SLICE_THREADS} threads", projected, declared)
+        print(f"  (a Gleason core with six rater maps holds {per_pixel:.1f} bytes per pixel)")
     if "train" in measured:
         large = measured["train"]["large"]
         # ten full-width models on the host: weights, 2 optimiser states, a copy when saved

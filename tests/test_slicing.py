@@ -50,7 +50,23 @@ def test_gleason_slices_have_consensus_labels(phantom_root, tmp_path):
     manifest = run("gleason2019", phantom_root / "prostate", tmp_path, SliceSettings(64, 64))
     assert set(manifest["label"]) == {"tumour", "no tumour"}
     assert (manifest.loc[manifest["label"] == "no tumour", "foreground_pixels"] == 0).all()
+    assert (manifest.loc[manifest["label"] == "tumour", "foreground_pixels"] > 0).all()
     assert manifest["case"].str.startswith("slide").all()
+
+
+def test_a_gleason_tumour_lost_in_the_resize_leaves_no_tumour_label(tmp_path):
+    """A 2-pixel tumour in a 256-pixel core does not survive the resize to 32 pixels: the
+    core's label must follow the mask it ends with, as a CT slice's does."""
+    from synergyseg.data.slicing import slice_gleason
+    from synergyseg.data.sources import ImageRecord
+
+    cv2.imwrite(str(tmp_path / "core.jpg"), np.full((256, 256, 3), 180, np.uint8))
+    rater = np.zeros((256, 256), np.uint8)
+    rater[101:103, 101] = 4
+    cv2.imwrite(str(tmp_path / "map.png"), rater)
+    record = ImageRecord("core", tmp_path / "core.jpg", (tmp_path / "map.png",), "core", "")
+    (core,) = slice_gleason(record, SliceSettings(32, 32))
+    assert core.mask.sum() == 0 and core.label == "no tumour"
 
 
 def test_kits_slices_cover_every_axial_plane(phantom_root, tmp_path):

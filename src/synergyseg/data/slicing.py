@@ -91,7 +91,12 @@ def slice_rgb(record: sources.ImageRecord, settings: SliceSettings) -> list[Slic
 
 
 def slice_gleason(record: sources.ImageRecord, settings: SliceSettings) -> list[Slice]:
-    """Gleason2019: consensus of the available rater maps, then tumour = grade 3–5."""
+    """Gleason2019: consensus of the available raters' tumour maps (grade 3–5).
+
+    Each rater map is binarised as it is read, so a core holds one byte per pixel per rater
+    beside its image. The label is read off the resized mask, as for CT slices: a tumour too
+    small to survive the resize must not leave a "tumour" core with an empty mask.
+    """
     image = read_rgb(record.image)
     maps = []
     for path in record.masks:
@@ -100,10 +105,12 @@ def slice_gleason(record: sources.ImageRecord, settings: SliceSettings) -> list[
         if unexpected:
             raise InputDataError(path, f"rater map has values {unexpected} outside {{0,1,3,4,5,6}}")
         _check_same_size(image, rater, path, record.image)
-        maps.append(consensus.clean_rater_map(rater))
+        maps.append(consensus.tumour_map(rater))
+        del rater
     mask = consensus.consensus_tumour_mask(maps, settings.consensus)
-    label = "tumour" if mask.any() else "no tumour"
+    del maps
     image, mask = resize_pair(image, mask, settings.width, settings.height)
+    label = "tumour" if mask.any() else "no tumour"
     return [Slice(record.slice_id, image, mask, record.case, label)]
 
 
