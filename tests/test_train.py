@@ -160,12 +160,14 @@ def test_a_job_killed_among_its_checkpoints_keeps_every_model_and_a_cut_state_re
     outs[0].unlink()  # what Snakemake does with the outputs of a failed job
     cut = resume_path(outs[1])
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    leftover = tmp_path / ".rep2.pt.k1ll3d.pt"  # what SIGKILL in the middle of a save leaves
+    leftover.write_bytes(b"half a checkpoint")
     ran = []
     train_models(specs, tiny_split, tiny_store, outs, histories, on_epoch_end=ran.append)
     assert ran == [1, 2, 3]  # the second model from scratch; the first had nothing left to do
     for a, b in zip(straight, outs, strict=True):
         assert_same_weights(a, b)
-    assert not any(resume_path(p).exists() for p in outs)
+    assert not any(resume_path(p).exists() for p in outs) and not leftover.exists()
 
 
 def test_checkpoint_metadata_and_history(tiny_split, tiny_store, tmp_path):

@@ -8,6 +8,7 @@ never what it holds, so rules do not list it among the code that can change thei
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -55,6 +56,17 @@ def atomic_path(
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete what a writer killed outright (SIGKILL, a node lost) left of ``path``: the
+    temporary siblings :func:`atomic_path` names ``.<name>.<random>``. Only for outputs that
+    nothing else writes at the same time, i.e. a job's own, at its start. Returns them."""
+    path = Path(path)
+    stale = [p for p in path.parent.glob(f".{glob.escape(path.name)}.*") if p.is_file()]
+    for leftover in stale:
+        leftover.unlink(missing_ok=True)
+    return stale
 
 
 def _fsync(path: Path, flags: int) -> None:

@@ -36,7 +36,7 @@ import torch
 
 from synergyseg import __version__
 from synergyseg.arithmetic import strict_fp32
-from synergyseg.atomic import atomic_path, write_csv
+from synergyseg.atomic import atomic_path, remove_stale_temporaries, write_csv
 from synergyseg.checksums import sha256_of
 from synergyseg.config import TRAINING_OPTIONS
 from synergyseg.errors import InputDataError
@@ -295,6 +295,10 @@ def train_models(
         Job(s, Path(o), Path(h), resume_key(s, split_sha, weights_sha, precision))
         for s, o, h in zip(specs, outs, history_csvs, strict=True)
     ]
+    for job in jobs:  # a job killed while saving leaves ~150 MB per model behind, hidden
+        for path in (job.out, job.state_file, job.history_csv):
+            for stale in remove_stale_temporaries(path):
+                log.info("removed %s, left by a job killed while writing", stale)
     for job in jobs:
         torch.manual_seed(job.spec.job_seed)  # the initialisation a model would get alone
         model = build_model(
