@@ -248,7 +248,7 @@ MODULE_EDITS = {
     "selection.py": AFTER_SCORING | {"train_regime", "predict"},
     "metrics.py": AFTER_SCORING | {"train_regime", "predict"},
     "predictions.py": AFTER_TRAINING | {"train_regime"},
-    "manifests.py": AFTER_TRAINING | {"train_regime"},
+    "manifests.py": AFTER_TRAINING | {"train_regime", "split_data"},  # it reads the manifest
     "model.py": AFTER_TRAINING | {"train_regime", "pretrain_encoder"},
     "store.py": AFTER_TRAINING | {"train_regime", "make_slices", "split_data"},
 }
