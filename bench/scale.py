@@ -41,7 +41,7 @@ GLEASON_ROWS, GLEASON_WIDTH = 128, 2048  # a Gleason core grows by rows of this 
 GLEASON_CORE_PIXELS = 5120 * 5120
 SLICE_THREADS = 8  # threads.slices of config/config.yaml
 # result rows kept per test image: slice ids in ten prediction writers; ten models' metric rows
-# (9 numbers) and six synergy rows (3 numbers), plus the split row — rounded well up
+# (9 numbers) and eight synergy rows (3 numbers), plus the split row — rounded well up
 ROW_KB = {"predict": 1.0, "score": 2.0}
 
 

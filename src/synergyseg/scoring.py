@@ -59,8 +59,9 @@ def score_regime(
     for _, block_rows in blocks(manifest_rows(rows), size):
         truth = store.masks(block_rows).astype(bool)
         probs = {key: next(stream) for key, stream in streams.items()}
+        model_tables = {}
         for key, block in probs.items():
-            table = image_metrics(block, truth)
+            model_tables[key] = table = image_metrics(block, truth)
             counts[key].append(table[COUNT_COLUMNS].to_numpy())
             values[key].append(table[METRIC_COLUMNS].to_numpy())
         if synergy_out is not None:
@@ -68,7 +69,11 @@ def score_regime(
                 init: np.stack([probs[key] >= THRESHOLD for key in sorted(probs) if key[0] == init])
                 for init in ("lmi", "tii")
             }
-            for name, table in synergy_block(binary, truth).items():
+            singles = {
+                init: [model_tables[key] for key in sorted(probs) if key[0] == init]
+                for init in ("lmi", "tii")
+            }
+            for name, table in synergy_block(binary, truth, singles).items():
                 synergy[name].append(table[list(SYNERGY_METRICS)].to_numpy())
         release_freed_memory()
     for key in readers:

@@ -52,12 +52,18 @@ def _binary_metrics(masks_pred: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
     return mask_metrics(masks_pred, truth)[list(SYNERGY_METRICS)]
 
 
-def synergy_block(binary: Mapping[str, np.ndarray], truth: np.ndarray) -> dict[str, pd.DataFrame]:
+def synergy_block(
+    binary: Mapping[str, np.ndarray],
+    truth: np.ndarray,
+    singles: Mapping[str, list[pd.DataFrame]] | None = None,
+) -> dict[str, pd.DataFrame]:
     """Per combination, the metrics of a block of test images.
 
     ``binary[init]`` holds the R replicate masks of a block, (R, b, H, W) bool (P >= 0.5);
     ``truth`` the reference masks (b, H, W). Every value is per image, so scoring a test set
-    block by block gives exactly the table of scoring it at once.
+    block by block gives exactly the table of scoring it at once. ``singles[init]``, when
+    given, are the replicates' own metric tables of the block (P >= 0.5 too, in the order of
+    ``binary``), which the scoring job has already computed: they are not computed again.
     """
     if binary["lmi"].shape[0] != binary["tii"].shape[0]:
         raise ValueError("TII and LMI need the same number of replicates")
@@ -68,9 +74,14 @@ def synergy_block(binary: Mapping[str, np.ndarray], truth: np.ndarray) -> dict[s
         "union": _binary_metrics(consensus["lmi"] | consensus["tii"], truth),
         "intersection": _binary_metrics(consensus["lmi"] & consensus["tii"], truth),
     }
+    for init in ("lmi", "tii"):
+        per_rep = (
+            [table[list(SYNERGY_METRICS)].reset_index(drop=True) for table in singles[init]]
+            if singles is not None
+            else [_binary_metrics(mask, truth) for mask in binary[init]]
+        )
+        tables[f"{init}_per_rep"] = pd.concat(per_rep).groupby(level=0).median()
     for name, combine in (
-        ("lmi_per_rep", lambda lmi, tii: lmi),
-        ("tii_per_rep", lambda lmi, tii: tii),
         ("union_per_rep", np.logical_or),
         ("intersection_per_rep", np.logical_and),
     ):
