@@ -62,6 +62,12 @@ class FlakyHost(http.server.BaseHTTPRequestHandler):
         asked = self.headers.get("Range")
         cls.requests.append(asked)
         start = int(asked.removeprefix("bytes=").rstrip("-")) if asked and cls.ranges else 0
+        if start >= len(cls.payload):  # as real hosts answer a range past the end
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(cls.payload)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = cls.payload[start:]
         self.send_response(206 if start else 200)
         if start:
@@ -106,6 +112,15 @@ def test_a_download_cut_short_is_never_published_and_resumes_where_it_stopped(
     assert download.fetch(url, dest, sha).read_bytes() == host.payload
     assert host.requests == [None, "bytes=5000-"]
     assert not list(dest.parent.glob(".*"))
+
+
+def test_a_whole_part_left_by_a_killed_job_is_published_not_fetched_again(flaky_host, tmp_path):
+    host, url = flaky_host
+    dest = tmp_path / "imaging.nii.gz"
+    (tmp_path / ".imaging.nii.gz.part").write_bytes(host.payload)  # killed before the rename
+    sha = hashlib.sha256(host.payload).hexdigest()
+    assert download.fetch(url, dest, sha).read_bytes() == host.payload
+    assert host.requests == ["bytes=102400-"]  # answered 416, bytes */102400: nothing to fetch
 
 
 def test_a_host_without_range_requests_is_downloaded_again_from_the_start(

@@ -126,8 +126,10 @@ def _download(url: str, partial: Path, timeout: float) -> None:
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
-        if err.code == 416 and offset:  # nothing after `offset`: a stale or oversized part
-            partial.unlink()
+        if err.code == 416 and offset:  # nothing after `offset`
+            if _content_range_total(err.headers.get("Content-Range")) == offset:
+                return None  # the part is whole (a job killed before it was published)
+            partial.unlink()  # a stale or oversized part
             return _download(url, partial, timeout)
         raise
     with response:
@@ -147,8 +149,9 @@ def _download(url: str, partial: Path, timeout: float) -> None:
 
 
 def _content_range_total(header: str | None) -> int | None:
-    """The full size from ``Content-Range: bytes 100-199/1000`` (None when the server says *)."""
-    match = re.fullmatch(r"bytes \d+-\d+/(\d+)", (header or "").strip())
+    """The full size from ``Content-Range: bytes 100-199/1000`` or ``bytes */1000`` (a 416's),
+    None when the server does not say."""
+    match = re.fullmatch(r"bytes (?:\d+-\d+|\*)/(\d+)", (header or "").strip())
     return int(match.group(1)) if match else None
 
 
