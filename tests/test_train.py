@@ -21,6 +21,7 @@ from synergyseg.train import (
     TrainingDivergedError,
     TrainSpec,
     resolve_precision,
+    resume_key,
     resume_path,
     train_model,
     train_models,
@@ -168,6 +169,35 @@ def test_a_job_killed_among_its_checkpoints_keeps_every_model_and_a_cut_state_re
     for a, b in zip(straight, outs, strict=True):
         assert_same_weights(a, b)
     assert not any(resume_path(p).exists() for p in outs) and not leftover.exists()
+
+
+def test_a_resume_file_the_file_system_cannot_read_now_fails_the_job_and_is_kept(
+    tmp_path, monkeypatch
+):
+    """An I/O error (NFS, a failing disk) is not a damaged file: the job fails, and a retry
+    finds the hours of training the file holds, instead of overwriting them from scratch."""
+    from synergyseg import train
+    from synergyseg.errors import InputDataError
+
+    state = tmp_path / "rep1.resume.pt"
+    state.write_bytes(b"hours of training")
+
+    def unreadable(path):
+        raise InputDataError(path, "refused: …") from OSError(5, "Input/output error")
+
+    monkeypatch.setattr(train, "safe_load", unreadable)
+    job = train.Job(SPEC, tmp_path / "rep1.pt", tmp_path / "h.csv", {})
+    with pytest.raises(InputDataError):
+        train._resume(job)
+    assert state.read_bytes() == b"hours of training"
+
+
+def test_fixed_step_resume_states_carry_their_data_order():
+    """A state saved under the per-epoch sampling of releases before 2026-11-27 is not
+    continued in the stream order; full-pass states, whose order did not change, are."""
+    stepped = variant(steps_per_epoch=4)
+    assert resume_key(stepped, "s", None, "fp32")["data_order"] == "one stream across epochs"
+    assert "data_order" not in resume_key(SPEC, "s", None, "fp32")
 
 
 def test_checkpoint_metadata_and_history(tiny_split, tiny_store, tmp_path):

@@ -8,6 +8,7 @@ never what it holds, so rules do not list it among the code that can change thei
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
@@ -52,7 +53,7 @@ def atomic_path(
             _fsync(tmp_path, os.O_RDONLY)
         os.replace(tmp_path, path)
         if durable:
-            _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            _fsync_directory(path.parent)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -75,6 +76,16 @@ def _fsync(path: Path, flags: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable, where the file system can: some network and FUSE
+    file systems refuse to sync a directory (and persist renames their own way)."""
+    try:
+        _fsync(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
+            raise
 
 
 @contextlib.contextmanager

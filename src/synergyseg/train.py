@@ -160,13 +160,18 @@ def resume_key(
     """What a resume file must match: the settings, the exact inputs (split and weights, by
     their SHA-256, computed once per job: the ImageNet file is 528 MB) and the arithmetic the
     device resolved (``auto`` is bf16 on one GPU and fp32 on an older one a retry may land on:
-    a model is trained in one precision, start to end)."""
-    return {
+    a model is trained in one precision, start to end). Fixed-step epochs also carry the
+    data order they follow: since 2026-11-27 one stream across epochs, so a state saved under
+    the earlier per-epoch sampling is not continued in the new order."""
+    key = {
         "spec": spec.as_dict(),
         "split_sha256": split_sha256,
         "weights_sha256": weights_sha256 if spec.init == "tii" else None,
         "precision": precision,
     }
+    if spec.steps_per_epoch is not None:
+        key["data_order"] = "one stream across epochs"
+    return key
 
 
 @dataclass
@@ -208,6 +213,8 @@ def _resume(job: Job) -> None:
     try:
         state = safe_load(job.state_file)
     except InputDataError as err:
+        if isinstance(err.__cause__, OSError | MemoryError):
+            raise  # the file system or the node, not the file: a retry may read it
         log.warning("%s; starting from scratch", err)
         return
     if not isinstance(state, dict) or state.get("key") != job.key:

@@ -8,7 +8,8 @@ buffer on a GPU). Host memory stays bounded either way: the data reach the devic
 
 The data order of a model depends only on its seed and the epoch (:func:`epoch_batches`), so a
 model trained with others sees exactly the batches it would see alone, and a resumed job the
-batches of an uninterrupted one. Random flips (``augment``) are drawn from the same generator.
+batches of an uninterrupted one. Random flips (``augment``) are drawn from the epoch's
+generator too; fixed-step epochs take their order from one generator per pass over the data.
 """
 
 from __future__ import annotations
