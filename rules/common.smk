@@ -135,8 +135,8 @@ def raw_inputs(wildcards):
 
 
 def labels_csv(wildcards):
-    """Clinical-label table for ISIC-format data: the user's (which must exist), the fetched
-    one (downloads), the phantom's, or an optional labels.csv beside placed-by-hand images."""
+    """Clinical-label table of ISIC-format data: the user's (which must exist),
+    the fetched one, the phantom's, or an optional labels.csv beside local images."""
     ds = dataset_config(wildcards)
     if ds["format"] != "isic":
         return None
