@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from synergyseg.atomic import write_csv, write_text
+from synergyseg.manifests import read_manifest
 
 SPLIT_REGIME = re.compile(r"^split(\d+)$")
 DEPLETION_REGIME = re.compile(r"^train(\d+)$")
@@ -93,7 +94,7 @@ def table_s2_from_splits(split_csvs: Sequence[str | Path]) -> pd.DataFrame:
     """Long-form Table S2 from split manifests at ``results/<dataset>/splits/<regime>.csv``."""
     parts = []
     for path in map(Path, split_csvs):
-        frame = pd.read_csv(path, dtype={"case": str, "label": str})
+        frame = read_manifest(path)
         parts.append(label_table({path.stem: frame}, dataset=path.parts[-3]))
     return pd.concat(parts, ignore_index=True)
 

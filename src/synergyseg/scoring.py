@@ -65,13 +65,15 @@ def score_regime(
             counts[key].append(table[COUNT_COLUMNS].to_numpy())
             values[key].append(table[METRIC_COLUMNS].to_numpy())
         if synergy_out is not None:
+            replicates = {
+                init: [k for k in sorted(probs) if k[0] == init] for init in ("lmi", "tii")
+            }
             binary = {
-                init: np.stack([probs[key] >= THRESHOLD for key in sorted(probs) if key[0] == init])
-                for init in ("lmi", "tii")
+                init: np.stack([probs[key] >= THRESHOLD for key in keys])
+                for init, keys in replicates.items()
             }
             singles = {
-                init: [model_tables[key] for key in sorted(probs) if key[0] == init]
-                for init in ("lmi", "tii")
+                init: [model_tables[key] for key in keys] for init, keys in replicates.items()
             }
             for name, table in synergy_block(binary, truth, singles).items():
                 synergy[name].append(table[list(SYNERGY_METRICS)].to_numpy())

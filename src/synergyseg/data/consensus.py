@@ -26,13 +26,6 @@ UNDECIDED = 255
 METHODS = ("majority", "staple")
 
 
-def clean_rater_map(label_map: np.ndarray) -> np.ndarray:
-    """Map the annotation-mistake value 6 to benign (1)."""
-    cleaned = label_map.astype(np.uint8, copy=True)
-    cleaned[cleaned == 6] = 1
-    return cleaned
-
-
 def tumour_map(label_map: np.ndarray) -> np.ndarray:
     """One rater's binary tumour map: grade 3, 4 or 5 (the mistake value 6 is benign, so it
     needs no cleaning first)."""
