@@ -207,14 +207,13 @@ def _resume(job: Job) -> None:
 
     A resume file that cannot be read (cut short by a crash of the file system, or not a
     state this code wrote) only costs the epochs it held: the job trains from scratch and
-    overwrites it, rather than failing the same way on every retry."""
+    overwrites it, rather than failing the same way on every retry. An I/O error while
+    reading it (``safe_load`` lets it through) fails the job and keeps the file."""
     if not job.state_file.is_file():
         return
     try:
         state = safe_load(job.state_file)
     except InputDataError as err:
-        if isinstance(err.__cause__, OSError | MemoryError):
-            raise  # the file system or the node, not the file: a retry may read it
         log.warning("%s; starting from scratch", err)
         return
     if not isinstance(state, dict) or state.get("key") != job.key:

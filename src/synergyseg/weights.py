@@ -27,6 +27,8 @@ def safe_load(path: str | Path, mmap: bool = False):
         raise InputDataError(path, "weights file is missing")
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except (OSError, MemoryError):
+        raise  # the file system or the node failed, not the file: a retry may read it
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad input file
         # torch's own advice (retry with weights_only=False) would run the file's code: dropped
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
