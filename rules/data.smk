@@ -37,8 +37,6 @@ rule download_kits19_case:
     retries: 2
     conda:
         "../envs/synergyseg.yaml"
-    params:
-        sha256=dataset_setting("sha256"),
     script:
         "../workflow/scripts/download_kits19_case.py"
 
@@ -51,8 +49,6 @@ rule download_isic_part:
     retries: 2
     conda:
         "../envs/synergyseg.yaml"
-    params:
-        sha256=dataset_setting("sha256"),
     script:
         "../workflow/scripts/download_isic_part.py"
 

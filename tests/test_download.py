@@ -124,14 +124,17 @@ def test_a_whole_part_left_by_a_killed_job_is_published_not_fetched_again(flaky_
 
 
 def test_a_host_without_range_requests_is_downloaded_again_from_the_start(
-    flaky_host, tmp_path, monkeypatch
+    flaky_host, tmp_path, monkeypatch, caplog
 ):
     host, url = flaky_host
     monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
     host.ranges, host.cuts, host.cut_at = False, 2, 70_000
     dest = tmp_path / "imaging.nii.gz"
-    assert download.fetch(url, dest, retries=3).read_bytes() == host.payload
+    with caplog.at_level("INFO", logger=download.log.name):
+        assert download.fetch(url, dest, retries=3).read_bytes() == host.payload
     assert host.requests == [None, "bytes=70000-", "bytes=70000-"]  # answered 200 each time
+    # unpinned, the log gives the hash to pin this copy with
+    assert f"SHA-256 {hashlib.sha256(host.payload).hexdigest()}" in caplog.text
 
 
 def test_extract_zip_and_refuse_zip_slip(tmp_path):

@@ -138,3 +138,37 @@ def test_fetching_data_first_on_a_login_node_runs_only_the_downloads(tmp_path):
         "check_local_data": 1,  # Gleason2019 is placed by hand: its layout is checked
         "fetch_data": 1,
     }
+
+
+def test_pinning_a_download_afterwards_reruns_nothing(tmp_path):
+    """docs/data.md invites pinning the hashes of one's copy: a pin must not look like a
+    changed download job (Snakemake would delete and fetch every file again, then re-slice
+    and retrain), least of all for the files it does not name."""
+    workdir = copy_workflow(tmp_path / "pins")
+    config = {
+        "datasets": {
+            "kidney": {
+                "format": "kits19",
+                "source": "download",
+                "cases": 2,
+                "slices": {"width": 64, "height": 64},
+            }
+        },
+        "pretrained": {"source": "pretrain"},
+        "model": {"width": 0.125},
+    }
+    path = workdir / "config" / "pins.yaml"
+    path.write_text(yaml.safe_dump(config))
+    raw = [
+        f"resources/raw/kidney/case_0000{case}/{name}.nii.gz"
+        for case in (0, 1)
+        for name in ("imaging", "segmentation")
+    ]
+    for file in raw:  # as downloaded, with Snakemake's record of the jobs that made them
+        (workdir / file).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / file).write_bytes(b"\x1f\x8b" + bytes(2048))
+    snakemake(workdir, "--configfile", "config/pins.yaml", "--touch", "-F", "--", *raw)
+    config["datasets"]["kidney"]["sha256"] = {"case_00001/imaging.nii.gz": "0123456789abcdef"}
+    path.write_text(yaml.safe_dump(config))
+    output = snakemake(workdir, "-n", "--configfile", "config/pins.yaml", "--", *raw).stdout
+    assert "Nothing to be done" in output

@@ -19,12 +19,12 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: str | Path, sha256: str | None) -> None:
-    """Raise unless ``path``'s SHA-256 starts with ``sha256`` (a full hash or a prefix)."""
-    if not sha256:
-        return
+def verify(path: str | Path, sha256: str | None) -> str:
+    """``path``'s SHA-256; raise unless it starts with ``sha256`` (a full hash or a prefix)
+    when one is given."""
     actual = sha256_of(path)
-    if not actual.startswith(sha256.lower()):
+    if sha256 and not actual.startswith(sha256.lower()):
         raise InputDataError(
             path, f"SHA-256 {actual[:16]}… does not match the expected {sha256[:16]}…"
         )
+    return actual

@@ -5,14 +5,16 @@ from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 case = int(snakemake.wildcards.case)
-sha = snakemake.params.sha256
+# Read here, not passed as params: a pin added for one file must not look like a changed job
+# for every download (Snakemake would fetch them all again, then re-slice and retrain).
+pins = snakemake.config["datasets"][snakemake.wildcards.dataset].get("sha256", {})
 fetch(
     KITS19_IMAGING_URL.format(case=case),
     snakemake.output.imaging,
-    sha.get(f"case_{case:05d}/imaging.nii.gz"),
+    pins.get(f"case_{case:05d}/imaging.nii.gz"),
 )
 fetch(
     KITS19_SEGMENTATION_URL.format(case=case),
     snakemake.output.segmentation,
-    sha.get(f"case_{case:05d}/segmentation.nii.gz"),
+    pins.get(f"case_{case:05d}/segmentation.nii.gz"),
 )

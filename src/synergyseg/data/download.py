@@ -82,7 +82,8 @@ def fetch(
     """
     dest = Path(dest)
     if dest.is_file():
-        verify(dest, sha256)
+        if sha256:
+            verify(dest, sha256)
         log.info("%s already present, not downloading", dest)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -98,12 +99,13 @@ def fetch(
                 time.sleep(min(2**attempt, 30))
             continue
         try:
-            verify(partial, sha256)
+            actual = verify(partial, sha256)
         except InputDataError as err:
             partial.unlink()  # a wrong file is not resumed
             raise InputDataError(dest, f"downloaded from {url}: {err.problem}") from err
         os.replace(partial, dest)
-        log.info("downloaded %s → %s", url, dest)
+        # the hash in the log is what a user copies into the config's sha256: to pin the data
+        log.info("downloaded %s → %s (SHA-256 %s)", url, dest, actual)
         return dest
     raise InputDataError(
         dest,
