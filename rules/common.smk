@@ -46,6 +46,12 @@ DATASETS = sorted(config["datasets"])
 SPLITS = [f"split{k}" for k in range(1, config["splits"]["n_splits"] + 1)]
 DEPLETIONS = [f"train{round(f * 100)}" for f in config["depletion"]["train_fractions"]]
 REGIMES = SPLITS + DEPLETIONS
+# each dataset's test share (its own splits.test_fraction where it sets one): the selected
+# split's training share in Table 3, the depletion plot and the report
+TEST_FRACTIONS = {
+    name: dataset.get("splits", {}).get("test_fraction", config["splits"]["test_fraction"])
+    for name, dataset in config["datasets"].items()
+}
 
 
 def script_code(name):
@@ -164,9 +170,36 @@ def depletion_inputs(wildcards):
         return {
             "previous": f"results/{wildcards.dataset}/splits/train{percents[position - 1]}.csv"
         }
-    selection = checkpoints.select_split.get(dataset=wildcards.dataset).output[0]
-    regime = selected_regime(selection)
+    regime = selected_split(wildcards)
     return {"previous": f"results/{wildcards.dataset}/splits/{regime}.csv"}
+
+
+def selected_split(wildcards):
+    """The 80:20 split (``split<k>``) the select_split checkpoint chose for this dataset."""
+    selection = checkpoints.select_split.get(dataset=wildcards.dataset).output[0]
+    return selected_regime(selection)
+
+
+def in_selected_split(pattern):
+    """Input function: ``pattern`` for the selected split only ({regime}, and every
+    {init} × {rep} where it has them).
+
+    As with the depletion chain, the selection record itself is no input: a new
+    `stats.practical_difference` re-runs the selection, and a consumer (the image choice, the
+    GPU Grad-CAM job) then re-runs only if another split is selected.
+    """
+
+    def inputs(wildcards):
+        values = {
+            "dataset": wildcards.dataset,
+            "regime": selected_split(wildcards),
+            "init": ["lmi", "tii"],
+            "rep": REPLICATES,
+        }
+        used = {key: value for key, value in values.items() if f"{{{key}}}" in pattern}
+        return expand(pattern, **used)
+
+    return inputs
 
 
 def stats_settings():
@@ -331,6 +364,10 @@ def input_mb(input, *names):
 
 def statistics_mem_mb(wildcards, input, attempt):
     return need.table_mem_mb(input_mb(input, "metrics"), attempt)
+
+
+def showcase_mem_mb(wildcards, input, attempt):
+    return need.table_mem_mb(input_mb(input, "synergy"), attempt)
 
 
 def tables_mem_mb(wildcards, input, attempt):

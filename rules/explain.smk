@@ -1,20 +1,15 @@
-"""The selected split's metrics → the test images to show → replicate-averaged Grad-CAM maps.
+"""The selected split's eq. 2 masks → the test images to show → replicate-averaged Grad-CAM.
 
-Only the split the statistics select is drawn, so these rules take every 80:20 split's files as
-inputs and the selection record says which one they use: one job per dataset, no Grad-CAM that
-no figure shows, and a DAG that is fully known before anything runs.
+Only the split the statistics select is drawn: these rules' inputs are that split's files,
+found through the select_split checkpoint (like the depletion chain's first manifest). One job
+per dataset, no Grad-CAM that no figure shows, and a new selection setting that keeps the same
+split re-runs neither the image choice nor the GPU job.
 """
 
 
 rule choose_figure_images:
     input:
-        selection="results/{dataset}/stats/split_selection.csv",
-        metrics=expand(
-            "results/{{dataset}}/metrics/{regime}/{init}/rep{rep}.csv",
-            regime=SPLITS,
-            init=["lmi", "tii"],
-            rep=REPLICATES,
-        ),
+        synergy=in_selected_split("results/{dataset}/stats/{regime}/synergy.csv"),
         code=script_code("choose_figure_images"),
     output:
         "results/{dataset}/cam/images.csv",
@@ -23,7 +18,7 @@ rule choose_figure_images:
     conda:
         "../envs/synergyseg.yaml"
     resources:
-        mem_mb=statistics_mem_mb,
+        mem_mb=showcase_mem_mb,
     params:
         images=canonical(config["figures"]["images"]),
     script:
@@ -33,15 +28,9 @@ rule choose_figure_images:
 rule explain_images:
     input:
         **store_files(),
-        selection="results/{dataset}/stats/split_selection.csv",
         images="results/{dataset}/cam/images.csv",
-        splits=expand("results/{{dataset}}/splits/{regime}.csv", regime=SPLITS),
-        models=expand(
-            "results/{{dataset}}/models/{regime}/{init}/rep{rep}.pt",
-            regime=SPLITS,
-            init=["lmi", "tii"],
-            rep=REPLICATES,
-        ),
+        split=in_selected_split("results/{dataset}/splits/{regime}.csv"),
+        models=in_selected_split("results/{dataset}/models/{regime}/{init}/rep{rep}.pt"),
         code=script_code("explain_images"),
     output:
         lmi="results/{dataset}/cam/lmi.npz",

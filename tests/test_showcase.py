@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score, recall_score
 
-from synergyseg.showcase import ShowcaseSettings, choose_images
+from synergyseg.showcase import ShowcaseSettings, choose_images, displayed_mask_table
 
 
 def per_image(rows):
@@ -67,12 +68,68 @@ def test_ties_go_to_the_first_slice_id_whatever_the_row_order():
 
 
 def test_differences_equal_in_exact_arithmetic_tie_despite_rounding_noise():
-    # 0.3 - 0.1 and 0.7 - 0.5 differ in floating point; both are Δ = 0.2
-    table = per_image([("z", "l", "dice", 0.1, 0.3), ("a", "l", "dice", 0.5, 0.7)])
-    assert table["delta"].iloc[0] != table["delta"].iloc[1]
-    for role in ("tii_ahead", "lmi_ahead", "typical"):
+    # 0.3 - 0.1 and 0.7 - 0.5 differ in floating point; both are Δ = ±0.2
+    ahead = per_image([("z", "l", "dice", 0.1, 0.3), ("a", "l", "dice", 0.5, 0.7)])
+    behind = per_image([("z", "l", "dice", 0.3, 0.1), ("a", "l", "dice", 0.7, 0.5)])
+    assert ahead["delta"].iloc[0] != ahead["delta"].iloc[1]
+    for table, role in ((ahead, "tii_ahead"), (behind, "lmi_ahead"), (ahead, "typical")):
         choice = choose_images(table, ShowcaseSettings(roles=(role,)))
         assert choice["slice_id"].tolist() == ["a"], role
+
+
+def test_a_role_is_left_empty_rather_than_claim_the_opposite():
+    """LMI ahead on both images: no row may be captioned "TII ahead"."""
+    table = per_image([("a", "l", "dice", 0.8, 0.7), ("b", "l", "dice", 0.9, 0.6)])
+    choice = choose_images(table, ShowcaseSettings())
+    assert choice[["slice_id", "role"]].values.tolist() == [["b", "lmi_ahead+typical"]]
+    tie = per_image([("a", "l", "dice", 0.0, 0.0)])  # both miss: nobody is ahead
+    assert choice_roles(tie) == ["typical"]
+    with pytest.raises(ValueError, match="add 'typical' to figures.images.roles"):
+        choose_images(tie, ShowcaseSettings(roles=("tii_ahead", "lmi_ahead")))
+
+
+def choice_roles(table):
+    return choose_images(table, ShowcaseSettings())["role"].tolist()
+
+
+def test_images_are_ranked_by_the_masks_the_panels_draw():
+    """The replicate medians favour LMI on "x", its eq. 2 (intersection) masks favour TII:
+    the figure ranks, and captions, what its overlays show."""
+    truth = np.zeros((1, 4, 4), dtype=bool)
+    truth[0, :2] = True  # 8 foreground pixels
+    lmi_reps = [truth.copy(), truth.copy()]
+    lmi_reps[0][0, 0, :2] = False
+    lmi_reps[1][0, 0, 2:] = False  # each replicate misses 2 pixels, different ones
+    tii_reps = [truth.copy(), truth.copy()]
+    tii_reps[0][0, 0, :3] = False
+    tii_reps[1][0, 0, :3] = False  # each misses the same 3 pixels
+    medians = {
+        init: np.median([f1_score(truth.ravel(), rep.ravel()) for rep in reps])
+        for init, reps in (("lmi", lmi_reps), ("tii", tii_reps))
+    }
+    assert medians["lmi"] > medians["tii"]  # 0.857 against 0.769
+    shown = {init: np.logical_and(*reps) for init, reps in (("lmi", lmi_reps), ("tii", tii_reps))}
+    rows = []
+    for combination, mask in shown.items():
+        dice = f1_score(truth.ravel(), mask.ravel())
+        sensitivity = recall_score(truth.ravel(), mask.ravel())
+        rows.append(("x", "l", combination, dice, sensitivity, 1.0))
+    rows.append(("x", "l", "union", 1.0, 1.0, 1.0))  # other combinations are not ranked
+    synergy = pd.DataFrame(
+        rows, columns=["slice_id", "label", "combination", "dice", "sensitivity", "specificity"]
+    )
+    table = displayed_mask_table(synergy)
+    dice = table[table["metric"] == "dice"].iloc[0]
+    assert dice["lmi"] == pytest.approx(2 * 4 / (4 + 8))  # the intersection keeps 4 of 8
+    assert dice["tii"] == pytest.approx(2 * 5 / (5 + 8))  # and 5 of 8
+    assert choose_images(table, ShowcaseSettings(roles=("tii_ahead",)))["slice_id"].tolist() == [
+        "x"
+    ]
+
+
+def test_maps_cannot_rank_the_masks_shown():
+    with pytest.raises(ValueError, match="ranked by one of"):
+        ShowcaseSettings(metric="auroc")
 
 
 def test_typical_is_the_lower_median_of_delta():

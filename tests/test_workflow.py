@@ -15,6 +15,11 @@ import pytest
 import yaml
 from workflow_runs import DATASETS, edited_copy, planned_jobs, snakemake
 
+from synergyseg.cam_files import chosen_test_rows
+from synergyseg.selection import selected_regime
+from synergyseg.store import SliceStore, manifest_rows
+from synergyseg.synergy import mask_metrics
+
 pytestmark = pytest.mark.e2e
 
 
@@ -130,6 +135,19 @@ def test_demo_explains_the_chosen_images_of_the_selected_split(demo):
                 assert int(data["replicates"]) == 2
                 # a model that segments attends to its foreground class somewhere
                 assert cam[:, 1].max() > 0.5, f"{dataset} {init}: class-1 maps are empty"
+        # the masks drawn score what images.csv ranked them by, and each role's claim holds
+        _, rows = chosen_test_rows(
+            demo / "results" / dataset / "splits" / f"{chosen}.csv", cam_dir / "images.csv"
+        )
+        truth = SliceStore(demo / "results" / dataset / "slices").masks(manifest_rows(rows))
+        for init in ("lmi", "tii"):
+            with np.load(cam_dir / f"{init}.npz") as data:
+                shown = mask_metrics(data["mask"], truth)
+            for i, row in images.iterrows():
+                assert shown[row["metric"]].iloc[i] == pytest.approx(row[init], abs=1e-9)
+        roles = images["role"].str.split("+")
+        assert (images.loc[roles.map(lambda r: "tii_ahead" in r), "delta"] > 0).all()
+        assert (images.loc[roles.map(lambda r: "lmi_ahead" in r), "delta"] < 0).all()
 
 
 def test_demo_renders_every_panel_and_the_report(demo):
@@ -291,6 +309,32 @@ def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
 
     jobs = plan_after_code_edit(demo, tmp_path / "stats-code", "stats.py")
     assert jobs == after_stats
+
+
+def test_a_new_selection_setting_redoes_grad_cam_only_where_another_split_is_selected(
+    demo, tmp_path
+):
+    """`stats.practical_difference` re-runs the split selection (a checkpoint); the image
+    choice, the GPU Grad-CAM job and the depletion chain depend only on the split it selects."""
+    other = edited_copy(demo, tmp_path / "threshold")
+
+    def chosen():
+        return {
+            dataset: selected_regime(other / "results" / dataset / "stats" / "split_selection.csv")
+            for dataset in DATASETS
+        }
+
+    before = chosen()
+    config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
+    config["stats"]["practical_difference"] = 0.049
+    (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
+    snakemake(other, "--until", "select_split", "--configfile", "config/demo.yaml")
+    changed = [dataset for dataset in DATASETS if chosen()[dataset] != before[dataset]]
+    assert len(changed) < len(DATASETS)  # else this test shows nothing
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    for rule in ("choose_figure_images", "explain_images", "deplete_split", "train_regime"):
+        assert jobs.get(rule, 0) == len(changed), (rule, jobs)
+    assert jobs["plot_figures"] == 3 and jobs["make_tables"] == 1
 
 
 def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):

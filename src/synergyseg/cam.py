@@ -164,12 +164,16 @@ def explain_images(
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     expected_model: dict | None = None,
+    threads: int | None = None,
 ) -> None:
     """Replicate-averaged Grad-CAM maps and replicate-intersection masks of the chosen images.
 
     Writes ``out`` (.npz): ``slice_ids`` (N,), ``cam`` (N, 2, H, W) float32 (eq. 3; axis 1 is
     the target class), ``mask`` (N, H, W) bool (eq. 2), ``replicates`` and ``layer``.
+    ``threads`` bounds torch's CPU threads to what the job asked the scheduler for.
     """
+    if threads is not None:
+        torch.set_num_threads(threads)
     _, rows = chosen_test_rows(split_csv, images_csv)
     images = SliceStore(store_dir).images(manifest_rows(rows))
     maps, masks, layer_name = [], [], None

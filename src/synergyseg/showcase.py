@@ -1,17 +1,21 @@
-"""Which test images the figures show: chosen by rule from the statistics, never by hand.
+"""Which test images the figures show: chosen by rule from the scores, never by hand.
 
-Per clinical label, from the per-image replicate medians of a regime (``per_image.csv``), each
-role picks one image by Δ = TII − LMI of a metric (Dice by default):
+Per clinical label, each role picks one image by Δ = TII − LMI of a metric (Dice by default)
+of the masks the panels draw: each model's eq. 2 mask (the intersection of its replicates), as
+scored in the regime's synergy table. (Ranking by the replicate medians instead would label a
+row "TII ahead" above overlays where LMI's mask scores higher.)
 
-* ``tii_ahead`` — the largest Δ (where ImageNet transfer helps most),
-* ``lmi_ahead`` — the smallest Δ (where training on medical images alone helps most),
+* ``tii_ahead`` — the largest Δ, where it is positive (where ImageNet transfer helps most),
+* ``lmi_ahead`` — the smallest Δ, where it is negative (where medical images alone help most),
 * ``typical``   — the image at the (lower) median of Δ,
 * ``tii_best`` / ``tii_worst`` / ``lmi_best`` / ``lmi_worst`` — that model's own extremes.
 
-Labels where the metric is undefined for every image (Dice of slices without foreground) use
-the fallback metric (specificity: how many false-positive pixels each model paints). Ties go to
-the first slice id in sorted order, and an image chosen for two roles is shown once with both,
-so the choice is deterministic and the CSV that records it reproduces the figures.
+A label where no image puts TII ahead (or LMI) shows no image for that role, rather than one
+whose caption would claim the opposite of its overlays. Labels where the metric is undefined
+for every image (Dice of slices without foreground) use the fallback metric (specificity: how
+many false-positive pixels each model paints). Ties go to the first slice id in sorted order,
+and an image chosen for two roles is shown once with both, so the choice is deterministic and
+the CSV that records it reproduces the figures.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ log = logging.getLogger(__name__)
 
 ROLES = ("tii_ahead", "lmi_ahead", "typical", "tii_best", "tii_worst", "lmi_best", "lmi_worst")
 CHOICE_COLUMNS = ["slice_id", "label", "role", "metric", "lmi", "tii", "delta"]
+#: metrics of a binary mask: what the panels' masks can be ranked by (AUROC needs the maps)
+MASK_METRICS = ("dice", "sensitivity", "specificity")
+#: the sign of Δ each directional role claims
+CLAIMED_SIGN = {"tii_ahead": 1, "lmi_ahead": -1}
 
 
 @dataclass(frozen=True)
@@ -39,11 +47,31 @@ class ShowcaseSettings:
         unknown = sorted(set(self.roles) - set(ROLES))
         if unknown or not self.roles:
             raise ValueError(f"figure image roles must be among {ROLES}, got {list(self.roles)}")
+        for metric in (self.metric, self.fallback_metric):
+            if metric not in MASK_METRICS:
+                raise ValueError(f"figure images are ranked by one of {MASK_METRICS}, not {metric}")
         object.__setattr__(self, "roles", tuple(self.roles))
 
 
-def _pick(frame: pd.DataFrame, role: str) -> str:
-    """Slice id for one role among images with a defined Δ.
+def displayed_mask_table(synergy: pd.DataFrame) -> pd.DataFrame:
+    """Long table slice_id, label, metric, lmi, tii, delta from a regime's synergy table: the
+    per-image scores of each model's eq. 2 mask (its ``lmi`` and ``tii`` rows)."""
+    models = synergy[synergy["combination"].isin(["lmi", "tii"])]
+    frames = []
+    for metric in MASK_METRICS:
+        wide = models.pivot(index=["slice_id", "label"], columns="combination", values=metric)
+        frame = wide.reindex(columns=["lmi", "tii"]).reset_index()
+        frame.insert(2, "metric", metric)
+        frame["delta"] = frame["tii"] - frame["lmi"]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[
+        ["slice_id", "label", "metric", "lmi", "tii", "delta"]
+    ]
+
+
+def _pick(frame: pd.DataFrame, role: str) -> str | None:
+    """Slice id for one role among images with a defined Δ, or None where no image has the
+    sign of Δ the role claims.
 
     Values are compared after rounding to 9 decimals, so differences that are equal in exact
     arithmetic tie, and ties go to the first slice id in sorted order. ``typical`` is the
@@ -56,9 +84,13 @@ def _pick(frame: pd.DataFrame, role: str) -> str:
     if role == "typical":
         return ranked["slice_id"].iloc[(len(ranked) - 1) // 2]
     if role in ("tii_ahead", "tii_best", "lmi_best"):  # the largest value, first id on ties
-        top = ranked["_key"].iloc[-1]
-        return ranked.loc[ranked["_key"] == top, "slice_id"].iloc[0]
-    return ranked["slice_id"].iloc[0]
+        key = ranked["_key"].iloc[-1]
+        chosen = ranked.loc[ranked["_key"] == key, "slice_id"].iloc[0]
+    else:
+        key, chosen = ranked["_key"].iloc[0], ranked["slice_id"].iloc[0]
+    if role in CLAIMED_SIGN and not key * CLAIMED_SIGN[role] > 0:
+        return None
+    return chosen
 
 
 def _defined(per_image: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -87,7 +119,17 @@ def choose_images(per_image: pd.DataFrame, settings: ShowcaseSettings) -> pd.Dat
             continue
         chosen: dict[str, list[str]] = {}
         for role in settings.roles:
-            chosen.setdefault(_pick(candidates, role), []).append(role)
+            slice_id = _pick(candidates, role)
+            if slice_id is None:
+                log.info(
+                    "label %r: no image with %s ahead by %s; none shown as %s",
+                    label,
+                    role.split("_")[0].upper(),
+                    metric,
+                    role,
+                )
+                continue
+            chosen.setdefault(slice_id, []).append(role)
         indexed = candidates.set_index("slice_id")
         for slice_id, roles in chosen.items():
             values = indexed.loc[slice_id]
@@ -103,5 +145,9 @@ def choose_images(per_image: pd.DataFrame, settings: ShowcaseSettings) -> pd.Dat
                 }
             )
     if not rows:
-        raise ValueError("no test image has a defined metric to choose figure images by")
+        raise ValueError(
+            f"no test image fits the figure image roles {list(settings.roles)} (a defined "
+            f"{settings.metric} or {settings.fallback_metric}, and for tii_ahead/lmi_ahead a "
+            "model ahead); add 'typical' to figures.images.roles"
+        )
     return pd.DataFrame(rows, columns=CHOICE_COLUMNS)

@@ -5,16 +5,16 @@ from pathlib import Path
 
 from synergyseg.cam import explain_images
 from synergyseg.gpu import select_device
-from synergyseg.selection import pick_regime, regime_files, selected_regime
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
-regime = selected_regime(snakemake.input.selection)
+# the inputs are the selected split's manifest and models (found through the checkpoint)
+(split_csv,) = snakemake.input.split
 device, claim = select_device(snakemake.config["device"])
 for init in ("lmi", "tii"):
     explain_images(
-        [m for m in regime_files(snakemake.input.models, regime) if f"/{init}/" in m],
-        pick_regime(snakemake.input.splits, regime),
+        [m for m in snakemake.input.models if Path(m).parent.name == init],
+        split_csv,
         Path(snakemake.input.store_images).parent,
         snakemake.input.images,
         getattr(snakemake.output, init),
@@ -23,4 +23,5 @@ for init in ("lmi", "tii"):
         batch_size=snakemake.resources.batch_size,
         device=device,
         expected_model=snakemake.config["model"],
+        threads=snakemake.threads,
     )
