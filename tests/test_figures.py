@@ -12,7 +12,7 @@ from matplotlib.colorbar import Colorbar
 from synergyseg.errors import InputDataError
 from synergyseg.figures.curves import depletion_figure, histories, training_figure
 from synergyseg.figures.distributions import distribution_figure, qq_figure
-from synergyseg.figures.overlay import OVERLAY_COLOURS, heat_overlay, overlay
+from synergyseg.figures.overlay import OVERLAY_COLOURS, heat_overlay, overlay, show_outcomes
 from synergyseg.figures.panels import (
     Showcase,
     gradcam_panel,
@@ -21,7 +21,7 @@ from synergyseg.figures.panels import (
     segmentation_panel,
     synergy_panel,
 )
-from synergyseg.figures.style import save_figure
+from synergyseg.figures.style import new_figure, save_figure
 from synergyseg.imageio import read_rgb
 from synergyseg.manifests import read_split
 from synergyseg.stats import normality
@@ -135,6 +135,47 @@ def test_segmentation_panel_has_its_layout_size_and_the_overlay_colours(showcase
     tii_overlay = boxes[5]
     colours = [sample(png, tii_overlay, height_px, fx, fy) for fx, fy in corners]
     assert colours == [GREEN, GREEN, BLACK, BLACK]
+
+
+def test_errors_one_pixel_wide_keep_their_colour_on_every_side_and_the_pdf_every_pixel(
+    tmp_path,
+):
+    """A 300-pixel overlay in a 195-pixel cell: one square with a 1-pixel false-positive ring
+    around it, one whose 1-pixel edge is missed. Sampling keeps or drops a side of a ring by
+    pixel phase; averaging paints red on green as the false-negative yellow."""
+    truth = np.zeros((300, 300), bool)
+    truth[20:130, 20:280] = truth[170:280, 20:280] = True
+    predicted = truth.copy()
+    predicted[19:131, 19:281] = True  # upper square: false-positive ring
+    predicted[170:280, 20:280] = False
+    predicted[171:279, 21:279] = True  # lower square: its edge is a false-negative ring
+    fig = new_figure(1.3, 1.3)
+    ax = fig.add_axes((0, 0, 1, 1))
+    show_outcomes(ax, truth, predicted)
+    ax.set_axis_off()
+    save_figure(fig, tmp_path / "rings.png", tmp_path / "rings.pdf", 150)
+    png = read_rgb(tmp_path / "rings.png")
+    assert {tuple(c) for c in png.reshape(-1, 3)} <= {GREEN, BLACK, RED, YELLOW}
+    n = png.shape[0]  # 195
+    for colour, top, bottom in ((RED, 0, n // 2), (YELLOW, n // 2, n)):
+        ring = np.all(png[top:bottom] == colour, axis=-1)
+        rows, cols = slice(ring.shape[0] // 3, -ring.shape[0] // 3), slice(n // 4, -n // 4)
+        middle = ring.shape[0] // 2
+        sides = {  # some line of pixels along each side is the ring's colour end to end
+            "top": ring[:middle, cols].all(axis=1).any(),
+            "bottom": ring[middle:, cols].all(axis=1).any(),
+            "left": ring[rows, : n // 2].all(axis=0).any(),
+            "right": ring[rows, n // 2 :].all(axis=0).any(),
+        }
+        assert all(sides.values()), (colour, sides)
+    assert b"/Width 300" in (tmp_path / "rings.pdf").read_bytes()
+
+
+def test_panels_use_the_figure_fonts():
+    fig = new_figure(2, 2)
+    ax = fig.add_subplot()
+    assert ax.set_title("t").get_fontsize() == 8 and ax.set_xlabel("x").get_fontsize() == 8
+    plt.close(fig)
 
 
 def test_synergy_panel_draws_union_and_intersection(showcase, tmp_path):

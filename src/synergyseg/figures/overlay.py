@@ -16,17 +16,60 @@ OVERLAY_COLOURS = {
 CAM_COLOURMAP = "jet"  # deep red = most attention, deep blue = least, as in the paper
 
 
-def overlay(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """RGB uint8 image (H, W, 3) colouring each pixel by its outcome against the ground truth."""
+# Outcome codes, in the order a shrunken picture gives them way: a screen pixel covering
+# several image pixels shows the last of these among them, so an error never vanishes.
+OUTCOMES = ("TN", "TP", "FP", "FN")
+_PALETTE = np.array([OVERLAY_COLOURS[name] for name in OUTCOMES], dtype=np.uint8)
+
+
+def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) index into :data:`OUTCOMES` of each pixel's outcome."""
     truth = np.asarray(truth).astype(bool)
     predicted = np.asarray(predicted).astype(bool)
     if truth.shape != predicted.shape:
         raise ValueError(f"ground truth {truth.shape} and mask {predicted.shape} differ in shape")
-    out = np.zeros((*truth.shape, 3), dtype=np.uint8)
-    out[truth & predicted] = OVERLAY_COLOURS["TP"]
-    out[~truth & predicted] = OVERLAY_COLOURS["FP"]
-    out[truth & ~predicted] = OVERLAY_COLOURS["FN"]
-    return out  # TN stays black
+    return np.where(predicted, np.where(truth, 1, 2), np.where(truth, 3, 0)).astype(np.uint8)
+
+
+def overlay(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """RGB uint8 image (H, W, 3) colouring each pixel by its outcome against the ground truth."""
+    return overlay_colours(outcomes(truth, predicted))
+
+
+def overlay_colours(codes: np.ndarray) -> np.ndarray:
+    """RGB uint8 image of outcome ``codes`` (:func:`outcomes`)."""
+    return _PALETTE[codes]
+
+
+def shrunken_overlay(codes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """RGB overlay of outcome ``codes`` at most ``height`` × ``width`` pixels: each output pixel
+    shows the last outcome in :data:`OUTCOMES` among the image pixels it covers.
+
+    Area averaging would mix red and green into the yellow of a false negative, and sampling
+    drops an error one pixel wide wherever it falls between samples; this keeps every error,
+    in its own colour, at the cost of drawing thin ones up to one screen pixel wide.
+    """
+    rows, cols = _block_starts(codes.shape[0], height), _block_starts(codes.shape[1], width)
+    pooled = np.maximum.reduceat(np.maximum.reduceat(codes, rows, axis=0), cols, axis=1)
+    return _PALETTE[pooled]
+
+
+def _block_starts(n: int, size: int) -> np.ndarray:
+    """First image pixel of each of ``size`` blocks tiling ``n`` pixels (every pixel, unpooled,
+    when ``size`` ≥ ``n``)."""
+    if size >= n:
+        return np.arange(n)
+    return np.floor(np.arange(max(size, 1)) * n / max(size, 1)).astype(np.intp)
+
+
+def show_outcomes(ax, truth: np.ndarray, predicted: np.ndarray):
+    """Draw the overlay in ``ax``, keeping its outcome codes on the image so that
+    :func:`synergyseg.figures.style.save_figure` can shrink it to the canvas without losing
+    errors (see :func:`shrunken_overlay`)."""
+    codes = outcomes(truth, predicted)
+    image = ax.imshow(overlay_colours(codes))
+    image.outcome_codes = codes
+    return image
 
 
 def overlay_legend() -> list[Patch]:

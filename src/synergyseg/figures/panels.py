@@ -19,7 +19,12 @@ from matplotlib.figure import Figure
 
 from synergyseg.cam_files import CLASSES, chosen_test_rows, read_cams
 from synergyseg.errors import InputDataError
-from synergyseg.figures.overlay import CAM_COLOURMAP, heat_overlay, overlay, overlay_legend
+from synergyseg.figures.overlay import (
+    CAM_COLOURMAP,
+    heat_overlay,
+    overlay_legend,
+    show_outcomes,
+)
 from synergyseg.figures.style import INIT_NAMES, new_figure
 from synergyseg.store import SliceStore, manifest_rows
 from synergyseg.synergy import mask_metrics
@@ -121,7 +126,11 @@ def panel_size(n_rows: int, n_cols: int, aspect: float, colourbar: bool = False)
 
 
 def _show(ax, picture, title: str | None = None, note: str | None = None, **kwargs) -> None:
-    ax.imshow(picture, interpolation="nearest", **kwargs)
+    ax.imshow(picture, **kwargs)  # resampled as save_figure says, per output format
+    _frame(ax, title, note)
+
+
+def _frame(ax, title: str | None = None, note: str | None = None) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -168,8 +177,8 @@ def _mask_panel(showcase: Showcase, columns, title: str) -> Figure:
                 mask, kwargs = _mask(stack[row])
                 _show(axes[row, col], mask, **kwargs)
             else:
-                note = notes[col - 2][row]
-                _show(axes[row, col], overlay(showcase.truth[row], stack[row]), note=note)
+                show_outcomes(axes[row, col], showcase.truth[row], stack[row])
+                _frame(axes[row, col], note=notes[col - 2][row])
     fig.legend(handles=overlay_legend(), loc="outside lower center", ncols=4, frameon=False)
     fig.suptitle(title)
     return fig
