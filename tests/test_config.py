@@ -10,7 +10,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from synergyseg.config import ConfigError, check_config
+from synergyseg.config import ConfigError, check_config, schema_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "config" / "schema.yaml")
@@ -98,6 +98,18 @@ def test_slice_size_must_suit_the_network():
             lambda c: c["datasets"]["kidney"]["slices"].update(ct_window=[100, -100]),
             "datasets.kidney.slices.ct_window",
         ),
+        (lambda c: c["datasets"]["kidney"].update(source="download"), "datasets.kidney.cases"),
+        (
+            lambda c: c["datasets"]["kidney"].update(source="download", cases=300),
+            "datasets.kidney.cases",  # 210 labelled cases: the rest would fail to download
+        ),
+        (lambda c: c["datasets"]["skin"].update(source="download"), "datasets.skin.parts"),
+        (lambda c: c["datasets"]["kidney"].update(cases=3), "datasets.kidney.cases"),  # phantom
+        (
+            lambda c: c["datasets"]["kidney"].update(labels_csv="l.csv"),
+            "datasets.kidney.labels_csv",
+        ),
+        (lambda c: c["train"].update(inits=["tii"]), "train.inits"),  # the depletion needs both
     ],
 )
 def test_cross_field_errors_name_the_key(edit, key):
@@ -106,3 +118,24 @@ def test_cross_field_errors_name_the_key(edit, key):
     with pytest.raises(ConfigError) as err:
         validated(config)
     assert err.value.key == key and f"config key '{key}'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda c: c["datasets"]["skin"].update(epochs=10.0), "datasets.skin.epochs"),
+        (
+            lambda c: c["datasets"]["skin"]["slices"].update(width=96.0),
+            "datasets.skin.slices.width",
+        ),
+        (lambda c: c["train"].update(replicates=2.0), "train.replicates"),
+    ],
+)
+def test_whole_numbers_written_as_decimals_are_named(edit, key):
+    """JSON Schema counts 10.0 as an integer; range(10.0) in a training job would not."""
+    config = load("demo.yaml")
+    edit(config)
+    problem = schema_problem(config, SCHEMA)
+    assert problem is not None and problem.key == key, problem
+    assert "is not of type 'integer'" in str(problem)
+    assert schema_problem(load("demo.yaml"), SCHEMA) is None

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 DOWNLOADABLE = {"isic", "kits19"}
+KITS19_CASES = 210  # case_00000 ... case_00209 have published segmentations
 # The keys of the `train` section that change what a training job computes (TrainSpec's
-# options). Only these reach train_model's params, so editing `replicates`, `threads` or
-# cluster resources never retrains a model. Kept here so the Snakefile need not import torch.
+# options). Only these reach the training rules' params, so editing `threads` or cluster
+# resources never retrains a model (nor, with `fuse: false`, adding replicates; a fused job's
+# outputs are all its replicates, so it retrains them all). Kept here so the Snakefile need
+# not import torch.
 TRAINING_OPTIONS = (
     "batch_size",
     "steps_per_epoch",
@@ -32,7 +35,15 @@ def schema_problem(config: dict[str, Any], schema_path: str | Path) -> ConfigErr
     import yaml
 
     schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    # JSON Schema counts 40.0 as an integer; Python code given it fails deep inside a job
+    # (range(40.0), cv2.resize), so whole numbers must be written as such.
+    strict = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    validator_class = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator, type_checker=strict
+    )
+    validator = validator_class(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return None
@@ -63,6 +74,27 @@ def check_config(config: dict[str, Any]) -> None:
                 f"{key}.source",
                 f"format {fmt!r} cannot be downloaded (only {sorted(DOWNLOADABLE)}); "
                 "use source: local with path: pointing at the placed files",
+            )
+        if source == "download" and fmt == "kits19" and "cases" not in dataset:
+            raise ConfigError(
+                f"{key}.cases", f"a KiTS19 download needs cases: (1 to {KITS19_CASES})"
+            )
+        if "cases" in dataset and dataset["cases"] > KITS19_CASES:
+            raise ConfigError(
+                f"{key}.cases",
+                f"is {dataset['cases']}, but KiTS19 labelled only {KITS19_CASES} cases",
+            )
+        if source == "download" and fmt == "isic" and not dataset.get("parts"):
+            raise ConfigError(f"{key}.parts", "an ISIC download needs the zip names to fetch")
+        for option, needs in (("cases", ("kits19", "download")), ("parts", ("isic", "download"))):
+            if option in dataset and (fmt, source) != needs:
+                raise ConfigError(
+                    f"{key}.{option}", f"is read for format {needs[0]} with source {needs[1]} only"
+                )
+        if dataset.get("labels_csv") and fmt != "isic":
+            raise ConfigError(
+                f"{key}.labels_csv",
+                "is read for format isic only (a custom CSV has its own label column)",
             )
         if source == "local" and not dataset.get("path"):
             raise ConfigError(
@@ -114,6 +146,12 @@ def check_config(config: dict[str, Any]) -> None:
         )
     if any(b >= a for a, b in zip(fractions, fractions[1:], strict=False)):
         raise ConfigError("depletion.train_fractions", f"must strictly decrease, got {fractions}")
+    if fractions and len(config["train"]["inits"]) < 2:
+        raise ConfigError(
+            "train.inits",
+            "the depletion regimes start from the split where TII and LMI differ most, so they "
+            "need both inits; with one, set depletion.train_fractions: []",
+        )
     fixed = config["stats"]["selection"]["fixed"]
     if fixed is not None and fixed > splits["n_splits"]:
         raise ConfigError(
