@@ -313,3 +313,65 @@ def test_a_custom_label_that_reads_as_missing_is_refused(tmp_path):
     csv.write_text("image,mask,case,label\na.png,a_mask.png,,benign\n")
     with pytest.raises(InputDataError, match=r"mine.csv: line 2: case '' is empty"):
         sources.custom_records(csv)
+
+
+def test_a_custom_csv_is_read_as_people_write_it_and_its_mistakes_named(tmp_path):
+    """Spaces around values and header names are not part of them; an empty path, every
+    missing file, a clash of image names and a folder in place of the CSV are named."""
+    (tmp_path / "p1").mkdir()
+    (tmp_path / "p2").mkdir()
+    for name in ("p1/a", "p1/b", "p2/a"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), np.zeros((8, 8, 3), np.uint8))
+        cv2.imwrite(str(tmp_path / f"{name}_mask.png"), np.zeros((8, 8), np.uint8))
+    csv = tmp_path / "mine.csv"
+    csv.write_text(
+        "image, mask, case, label\n"
+        "p1/a.png,p1/a_mask.png, p1,benign \n"
+        " p1/b.png ,p1/b_mask.png,p1 ,benign\n"
+    )
+    records = sources.custom_records(csv)
+    assert [(r.slice_id, r.case, r.label) for r in records] == [
+        ("a", "p1", "benign"),
+        ("b", "p1", "benign"),
+    ]
+    assert records[1].image == tmp_path / "p1" / "b.png"
+
+    csv.write_text("image,mask,case,label\np1/a.png,,p1,benign\n")
+    with pytest.raises(InputDataError, match="mine.csv: line 2: no mask path"):
+        sources.custom_records(csv)
+    csv.write_text(
+        "image,mask,case,label\nx.png,p1/a_mask.png,p1,b\np1/a.png,y.png,p1,b\np1/b.png,"
+        "p1/b_mask.png,p1,b\n"
+    )
+    with pytest.raises(
+        InputDataError,
+        match=r"mine.csv: 2 listed file\(s\) missing: line 2: .*x.png; line 3: .*y.png",
+    ):
+        sources.custom_records(csv)
+    csv.write_text(
+        "image,mask,case,label\np1/a.png,p1/a_mask.png,p1,b\np2/a.png,p2/a_mask.png,p2,b\n"
+    )
+    with pytest.raises(
+        InputDataError, match=r"used twice, e.g. 'a' \(line 2: p1/a.png; line 3: p2/a.png\)"
+    ):
+        sources.custom_records(csv)
+    with pytest.raises(InputDataError, match="is a folder; format custom needs a CSV"):
+        sources.custom_records(tmp_path)
+    csv.write_text("image;mask;case;label\np1/a.png;p1/a_mask.png;p1;b\n")
+    with pytest.raises(InputDataError, match="must be comma-separated"):
+        sources.custom_records(csv)
+
+
+def test_a_zero_one_mask_read_as_zero_255_says_which_setting_reads_it(tmp_path):
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:5, 2:5] = 1
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    with pytest.raises(
+        InputDataError, match=r"besides 0 and 255 \(format custom: .*mask_foreground: 1\)"
+    ):
+        read_binary_mask(tmp_path / "m.png")
+    assert read_binary_mask(tmp_path / "m.png", foreground=1).sum() == 9
+    mask[0, 0] = 255  # 1 beside 255: a damaged mask, not a convention
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    with pytest.raises(InputDataError, match=r"besides 0 and 255$"):
+        read_binary_mask(tmp_path / "m.png")

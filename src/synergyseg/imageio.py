@@ -123,7 +123,14 @@ def read_binary_mask(path: str | Path, foreground: int = 255) -> np.ndarray:
     unexpected = sorted(set(values.tolist()) - {0, foreground})
     if unexpected:
         shown = ", ".join(str(v) for v in unexpected[:8])
+        other = 1 if foreground == 255 else 255
+        hint = (
+            f" (format custom: if {other} marks the foreground, set the dataset's "
+            f"slices.mask_foreground: {other})"
+            if unexpected == [other] and foreground not in values
+            else ""
+        )
         raise InputDataError(
-            path, f"mask is not binary: found values {shown} besides 0 and {foreground}"
+            path, f"mask is not binary: found values {shown} besides 0 and {foreground}{hint}"
         )
     return (mask == foreground).astype(np.uint8)

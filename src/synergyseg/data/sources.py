@@ -192,37 +192,60 @@ def custom_records(csv_path: str | Path) -> list[ImageRecord]:
     """Any binary-segmentation dataset: a CSV with ``image, mask, case, label`` columns.
 
     Relative paths are taken relative to the CSV's folder, so a dataset folder can be moved.
+    Values are read as text with surrounding spaces removed (``"benign "`` is ``benign``). An
+    image's slice id is its file name without extension, so names must be unique.
     """
     csv_path = Path(csv_path)
+    if csv_path.is_dir():
+        raise InputDataError(
+            csv_path, f"is a folder; format custom needs a CSV with {', '.join(CUSTOM_COLUMNS)}"
+        )
     if not csv_path.is_file():
         raise InputDataError(csv_path, "custom dataset CSV is missing")
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    table.columns = [str(c).strip() for c in table.columns]
     absent = [c for c in CUSTOM_COLUMNS if c not in table.columns]
     if absent:
+        separator = (
+            " (it must be comma-separated)"
+            if len(table.columns) == 1 and ";" in table.columns[0]
+            else ""
+        )
         raise InputDataError(
             csv_path,
-            f"CSV lacks the column(s) {', '.join(absent)}; needs {', '.join(CUSTOM_COLUMNS)}",
+            f"CSV lacks the column(s) {', '.join(absent)}; needs {', '.join(CUSTOM_COLUMNS)}"
+            + separator,
         )
-    records = []
+    records, missing, lines = [], [], {}
     for line, row in enumerate(table.itertuples(index=False), start=2):
+        values = {column: getattr(row, column).strip() for column in CUSTOM_COLUMNS}
+        for column in ("image", "mask"):
+            if not values[column]:
+                raise InputDataError(csv_path, f"line {line}: no {column} path")
         for column in ("case", "label"):
-            value = getattr(row, column).strip()
-            if value in READS_AS_MISSING:
+            if values[column] in READS_AS_MISSING:
                 raise InputDataError(
                     csv_path,
-                    f"line {line}: {column} {value!r} is empty or reads as missing in CSV "
-                    f"tools (pandas, R); give every image a {column} such as 'unknown'",
+                    f"line {line}: {column} {values[column]!r} is empty or reads as missing in "
+                    f"CSV tools (pandas, R); give every image a {column} such as 'unknown'",
                 )
-        image, mask = (csv_path.parent / row.image), (csv_path.parent / row.mask)
-        for path in (image, mask):
-            if not path.is_file():
-                raise InputDataError(path, f"listed in {csv_path.name} but missing")
+        image, mask = csv_path.parent / values["image"], csv_path.parent / values["mask"]
+        missing += [f"line {line}: {p}" for p in (image, mask) if not p.is_file()]
+        slice_id = Path(values["image"]).stem
+        lines.setdefault(slice_id, []).append(f"line {line}: {values['image']}")
         records.append(
-            ImageRecord(
-                Path(row.image).stem, image, (mask,), case=str(row.case), label=str(row.label)
-            )
+            ImageRecord(slice_id, image, (mask,), case=values["case"], label=values["label"])
         )
-    ids = [r.slice_id for r in records]
-    if len(set(ids)) != len(ids):
-        raise InputDataError(csv_path, "image file names (without extension) must be unique")
+    if missing:
+        raise InputDataError(
+            csv_path, f"{len(missing)} listed file(s) missing: " + "; ".join(missing[:5])
+        )
+    clashes = {name: where for name, where in lines.items() if len(where) > 1}
+    if clashes:
+        name, where = next(iter(clashes.items()))
+        raise InputDataError(
+            csv_path,
+            f"{len(clashes)} image file name(s) (without extension) used twice, e.g. {name!r} "
+            f"({'; '.join(where)}); the name is the image's id in every table, so rename one",
+        )
     return records
