@@ -106,6 +106,6 @@ rule make_tables:
         stats=stats_settings(),
         datasets=DATASETS,
         regimes=REGIMES,
-        test_fraction=config["splits"]["test_fraction"],
+        test_fractions=canonical(TEST_FRACTIONS),
     script:
         "../workflow/scripts/make_tables.py"

@@ -46,6 +46,6 @@ rule plot_figures:
         dpi=config["figures"]["dpi"],
         regimes=REGIMES,
         depletions=DEPLETIONS,
-        test_fraction=config["splits"]["test_fraction"],
+        test_fraction=lambda wc: TEST_FRACTIONS[wc.dataset],
     script:
         "../workflow/scripts/plot_figures.py"

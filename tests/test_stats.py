@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from synergyseg.label_tables import training_percents
 from synergyseg.selection import practical_mark, replicate_medians, select_split
 from synergyseg.stats import mood_test
+from synergyseg.tables import table3
 
 # Table S1 of the paper: skin, five 80:20 sets, medians (LMI, TII) per metric
 TABLE_S1 = {
@@ -231,3 +233,27 @@ def test_bootstrap_interval_in_bounded_batches_equals_scipys_unbatched(monkeypat
     ).confidence_interval
     monkeypatch.setattr(stats, "BOOTSTRAP_BATCH_VALUES", 37 * len(delta))  # batches of 37
     assert stats._bootstrap_median_ci(delta, settings) == (expected.low, expected.high)
+
+
+def test_table_3_gives_each_dataset_its_own_share_of_the_selected_split():
+    """kidney's own splits.test_fraction of 0.3 makes its selected split 70 % training."""
+
+    def tests(lmi, tii):
+        frame = pd.DataFrame({"metric": ["dice"], "lmi_median": [lmi], "tii_median": [tii]})
+        return frame.assign(mood_significant=False, dagger_median=None)
+
+    results = {
+        "skin": {"selected": tests(0.8, 0.85), "train40": tests(0.7, 0.75)},
+        "kidney": {"selected": tests(0.6, 0.65), "train40": tests(0.5, 0.52)},
+    }
+    percents = {
+        "skin": training_percents("selected", ["train40"], 0.2),
+        "kidney": training_percents("selected", ["train40"], 0.3),
+    }
+    table = table3(results, percents)
+    dice = table[table["metric"] == "Dice score"]
+    assert dice["training %"].tolist() == [40, "skin 80, kidney 70"]
+    assert dice["skin TII"].tolist() == ["0.7500", "0.8500"]
+    assert dice["kidney LMI"].tolist() == ["0.5000", "0.6000"]
+    same = table3(results, {d: percents["skin"] for d in results})
+    assert same[same["metric"] == "Dice score"]["training %"].tolist() == [40, 80]

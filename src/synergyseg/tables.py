@@ -6,7 +6,7 @@ Tables 1-3, S1, S3/S4, Mood's tests, normality, synergy and split selection; Tab
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,15 +106,29 @@ def table2(tests: dict[str, pd.DataFrame], high_score: float, threshold: float) 
     return pd.DataFrame(rows)
 
 
-def table3(tests: dict[str, dict[str, pd.DataFrame]], percents: dict[str, int]) -> pd.DataFrame:
+def table3(
+    tests: dict[str, dict[str, pd.DataFrame]], percents: dict[str, dict[str, int]]
+) -> pd.DataFrame:
     """Depletion: medians per metric and training share (rows), dataset × init (columns).
 
-    ``tests[dataset][regime]``; ``percents[regime]`` is the training share in % (80 for the
-    selected split)."""
+    ``tests[dataset][regime]``; ``percents[dataset][regime]`` is the training share in % (80
+    for the selected split of an 80:20 protocol). A share that differs between datasets (a
+    dataset's own ``splits.test_fraction``) is printed per dataset."""
+    regimes = {regime for shares in percents.values() for regime in shares}
+
+    def share(regime):
+        values = {d: shares[regime] for d, shares in percents.items() if regime in shares}
+        if len(set(values.values())) == 1:
+            return next(iter(values.values()))
+        return ", ".join(f"{d} {p}" for d, p in values.items())
+
+    def order(regime):
+        return max(shares[regime] for shares in percents.values() if regime in shares)
+
     rows = []
     for metric in METRIC_NAMES:
-        for regime, percent in sorted(percents.items(), key=lambda kv: kv[1]):
-            row = {"metric": METRIC_NAMES[metric], "training %": percent}
+        for regime in sorted(regimes, key=order):
+            row = {"metric": METRIC_NAMES[metric], "training %": share(regime)}
             for dataset, per_regime in tests.items():
                 frame = per_regime.get(regime)
                 if frame is None or frame[frame["metric"] == metric].empty:
@@ -168,10 +182,12 @@ def write_study_tables(
     regimes: Sequence[str],
     settings,
     out_dir: str | Path,
-    test_fraction: float = 0.2,
+    test_fractions: Mapping[str, float] | None = None,
 ) -> None:
     """Every statistics table for all datasets, from ``<stats_dir>/<regime>/*.csv`` and
-    ``<stats_dir>/split_selection.csv``, into ``out_dir`` as CSV and Markdown."""
+    ``<stats_dir>/split_selection.csv``, into ``out_dir`` as CSV and Markdown.
+    ``test_fractions[dataset]`` is the test share of its 80:20 splits (default 0.2)."""
+    test_fractions = test_fractions or {}
     out = Path(out_dir)
     splits = [r for r in regime_order(regimes) if SPLIT_REGIME.match(r)]
     depletions = [r for r in regime_order(regimes) if DEPLETION_REGIME.match(r)]
@@ -207,7 +223,10 @@ def write_study_tables(
         "Table 2: per-image Δm = TII − LMI on the selected split",
     )
     if depletions:
-        percents = training_percents("selected", depletions, test_fraction)
+        percents = {
+            d: training_percents("selected", depletions, test_fractions.get(d, 0.2))
+            for d in stats_dirs
+        }
         per_dataset = {
             d: {"selected": table1_tests[d]} | {r: tests_all[d][r] for r in depletions}
             for d in stats_dirs

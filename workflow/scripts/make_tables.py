@@ -10,5 +10,5 @@ write_study_tables(
     snakemake.params.regimes,
     StatsSettings(**snakemake.params.stats),
     out_dir="results/tables",
-    test_fraction=snakemake.params.test_fraction,
+    test_fractions=snakemake.params.test_fractions,
 )
