@@ -48,7 +48,8 @@ class SliceSettings:
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, width: int, height: int):
-    """Resize an image (area averaging) and its {0,1} mask (nearest neighbour) to width x height."""
+    """Resize an image (area averaging when it shrinks on both axes, else bilinear) and its
+    {0,1} mask (nearest neighbour) to width x height."""
     if image.shape[:2] == (height, width):
         return image, mask
     shrinking = image.shape[0] >= height and image.shape[1] >= width
