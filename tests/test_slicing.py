@@ -120,16 +120,23 @@ def test_mask_of_other_size_is_named(phantom_root, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no store, no leftovers
 
 
-def test_non_binary_mask_is_named(phantom_root, tmp_path):
+def test_non_binary_masks_are_all_named_in_one_run(phantom_root, tmp_path, caplog):
+    """Every bad file of a dataset in one run, not one per run (at paper size each run slices
+    thousands of images before it reaches the next bad one)."""
     skin = copy_tree(phantom_root / "skin", tmp_path / "skin")
-    victim = skin / "masks" / "ISIC_0000004_segmentation.png"
-    mask = cv2.imread(str(victim), cv2.IMREAD_UNCHANGED)
-    mask[0, 0] = 128
-    cv2.imwrite(str(victim), mask)
+    for number, value in (("0000004", 128), ("0000011", 7)):
+        victim = skin / "masks" / f"ISIC_{number}_segmentation.png"
+        mask = cv2.imread(str(victim), cv2.IMREAD_UNCHANGED)
+        mask[0, 0] = value
+        cv2.imwrite(str(victim), mask)
     with pytest.raises(
-        InputDataError, match="ISIC_0000004_segmentation.png: mask is not binary.*128"
+        InputDataError,
+        match=r"(?s)ISIC_0000004_segmentation.png: mask is not binary.*128.*"
+        r"and 1 more bad input\(s\), all in the log: .*ISIC_0000011_segmentation.png.*7",
     ):
-        run("isic", skin, tmp_path / "out", SliceSettings(96, 64))
+        run("isic", skin, tmp_path / "out", SliceSettings(96, 64), png=False)
+    assert caplog.text.count("mask is not binary") == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # nothing written
 
 
 def test_missing_mask_is_named(phantom_root, tmp_path):

@@ -13,6 +13,7 @@ finished.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,9 @@ from synergyseg.errors import InputDataError
 from synergyseg.imageio import read_binary_mask, read_gray, read_rgb, write_image
 from synergyseg.resources import LARGEST_IMAGE_PIXELS
 from synergyseg.store import StoreWriter
+
+log = logging.getLogger(__name__)
+MORE_SHOWN = 10  # bad inputs named in the error itself; the log has every one
 
 MANIFEST_COLUMNS = ["slice_id", "row", "image", "mask", "case", "label", "foreground_pixels"]
 KITS_LABELS = frozenset({0, 1, 2})  # background, kidney, tumour
@@ -209,7 +213,7 @@ def ordered_map(function: Callable, items: list, threads: int) -> Iterator:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
-        finally:  # after the first bad case, do not slice the rest
+        finally:  # after an error (not a bad input: make_slices returns those), stop
             for future in pending:
                 future.cancel()
 
@@ -240,18 +244,26 @@ def make_slices(
     threads: int = 1,
 ) -> pd.DataFrame:
     """Slice every record into the store in ``store_dir`` (and PNGs into ``png_dir`` when
-    given), then write the manifest (sorted by slice id)."""
+    given), then write the manifest (sorted by slice id).
+
+    A record that cannot be used (unreadable file, size mismatch, non-binary mask...) is
+    logged and the others are still sliced, so that one run names every bad file of a
+    dataset instead of one per run; the job then fails, writing nothing.
+    """
     slicer = SLICERS[raw_format]
     records = list(records)
-    rows = []
+    rows, problems = [], []
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(
             StoreWriter(store_dir, settings.height, settings.width, _channels(raw_format))
         )
         png_tmp = stack.enter_context(atomic_directory(png_dir)) if png_dir else None
 
-        def work(record) -> list[Slice]:
-            slices = slicer(record, settings)
+        def work(record) -> list[Slice] | InputDataError:
+            try:
+                slices = slicer(record, settings)
+            except InputDataError as err:
+                return err
             if png_tmp is not None:  # PNG encoding is the slow part: on the worker threads
                 for item in slices:
                     write_image(item.image, png_tmp / "images" / f"{item.slice_id}.png")
@@ -261,7 +273,11 @@ def make_slices(
             return slices
 
         for slices in ordered_map(work, records, threads):
-            if not slices:
+            if isinstance(slices, InputDataError):
+                log.error("%s", slices)
+                problems.append(slices)
+                continue
+            if not slices or problems:  # nothing more is stored once the job must fail
                 continue
             stored = store.append(
                 np.stack([s.image for s in slices]), np.stack([s.mask for s in slices])
@@ -269,6 +285,14 @@ def make_slices(
             rows += [
                 _manifest_row(item, row, png_dir) for item, row in zip(slices, stored, strict=True)
             ]
+        if problems:
+            first, others = problems[0], problems[1:]
+            detail = first.problem
+            if others:
+                shown = "; ".join(str(err) for err in others[:MORE_SHOWN])
+                etc = "; ..." if len(others) > MORE_SHOWN else ""
+                detail += f" (and {len(others)} more bad input(s), all in the log: {shown}{etc})"
+            raise InputDataError(first.path, detail)
         ids = pd.Series([r["slice_id"] for r in rows], dtype=str)
         if ids.duplicated().any():
             duplicate = ids[ids.duplicated()].iloc[0]
