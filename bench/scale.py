@@ -173,6 +173,28 @@ def _child(stage: str, n: int, work: Path, block_mb: int) -> dict:
                 paths.append(str(path))
         # the rule's settings: 2,000 bootstrap resamples, whose memory grows with the images
         run = lambda: regime_statistics(paths, StatsSettings())  # noqa: E731
+    elif stage == "showcase":
+        from synergyseg.showcase import ShowcaseSettings, choose_images, displayed_mask_table
+
+        combinations = ["lmi", "tii", "union", "intersection"]
+        combinations += [f"{c}_per_rep" for c in combinations]
+        path = work / f"synergy{n}.csv"
+        pd.DataFrame(
+            {
+                "slice_id": np.repeat([f"s{i:05d}" for i in range(n)], len(combinations)),
+                "label": np.repeat(rng.choice(["kidney", "no kidney"], n), len(combinations)),
+                "combination": combinations * n,
+                **{
+                    m: rng.random(n * len(combinations))
+                    for m in ("dice", "sensitivity", "specificity")
+                },
+            }
+        ).to_csv(path, index=False)
+        result["csv_mb"] = path.stat().st_size / MB
+
+        def run():  # what choose_figure_images runs
+            synergy = pd.read_csv(path, dtype={"slice_id": str, "label": str})
+            choose_images(displayed_mask_table(synergy), ShowcaseSettings())
     else:
         raise ValueError(stage)
 
@@ -203,6 +225,7 @@ STAGES = {  # stage: (n, times n for the second measurement, unit of n)
     "predict": (80, 4, "test images of 512x512, 1 model"),
     "score": (128, 4, "test images of 512x512, 10 models"),
     "statistics": (2000, 4, "per-image rows x 10 models"),
+    "showcase": (2000, 4, "test images x 8 synergy rows"),
 }
 BLOCKED = ("predict",)  # measured with 32 MB blocks, and with 8 MB blocks once more
 SMALL_BLOCK_MB, LARGER_BLOCK_MB, REAL_BLOCK_MB = 8, 32, 256
@@ -305,6 +328,12 @@ def project(measured: dict) -> None:
             projected = m["large"]["total_mb"] + m["slope"] * max(0, n - m["large"]["n"])
             csv_mb = n * 10 * 160 / MB  # ~160 bytes per metric row on disk
             row("compute_statistics", case, projected, need.table_mem_mb(csv_mb))
+    if "showcase" in measured:  # the selected 80:20 split only
+        m = measured["showcase"]
+        for case, n in list(PAPER.items())[:1]:
+            projected = m["large"]["total_mb"] + m["slope"] * max(0, n - m["large"]["n"])
+            csv_mb = m["large"]["csv_mb"] * n / m["large"]["n"]
+            row("choose_figure_images", case, projected, need.table_mem_mb(csv_mb))
 
 
 if __name__ == "__main__":
