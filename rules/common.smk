@@ -49,7 +49,9 @@ REGIMES = SPLITS + DEPLETIONS
 # each dataset's test share (its own splits.test_fraction where it sets one): the selected
 # split's training share in Table 3, the depletion plot and the report
 TEST_FRACTIONS = {
-    name: dataset.get("splits", {}).get("test_fraction", config["splits"]["test_fraction"])
+    name: dataset.get("splits", {}).get(
+        "test_fraction", config["splits"]["test_fraction"]
+    )
     for name, dataset in config["datasets"].items()
 }
 
