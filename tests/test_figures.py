@@ -12,7 +12,15 @@ from matplotlib.colorbar import Colorbar
 from synergyseg.errors import InputDataError
 from synergyseg.figures.curves import depletion_figure, histories, training_figure
 from synergyseg.figures.distributions import distribution_figure, qq_figure
-from synergyseg.figures.overlay import OVERLAY_COLOURS, heat_overlay, overlay, show_outcomes
+from synergyseg.figures.overlay import (
+    OVERLAY_COLOURS,
+    heat_overlay,
+    outcomes,
+    overlay,
+    overlay_colours,
+    show_outcomes,
+    shrunken_overlay,
+)
 from synergyseg.figures.panels import (
     Showcase,
     gradcam_panel,
@@ -169,6 +177,49 @@ def test_errors_one_pixel_wide_keep_their_colour_on_every_side_and_the_pdf_every
         }
         assert all(sides.values()), (colour, sides)
     assert b"/Width 300" in (tmp_path / "rings.pdf").read_bytes()
+
+
+def test_a_shrunken_overlay_shows_the_majority_error_of_each_block():
+    TN, TP, FP, FN = range(4)
+    codes = np.array(
+        [
+            [FP, FN, FP, FP],
+            [FN, TP, FN, TN],
+            [TP, TP, TN, TN],
+            [TP, TN, TN, TP],
+        ],
+        np.uint8,
+    )
+    shrunk = shrunken_overlay(codes, 2, 2)
+    assert [tuple(p) for p in shrunk.reshape(-1, 3)] == [YELLOW, RED, GREEN, BLACK]
+    assert (shrunken_overlay(codes, 4, 4) == overlay_colours(codes)).all()  # room: unchanged
+    ties = np.array([[FP, FN, FP, FN], [TN, TN, TN, TN]], np.uint8)  # one of each per block
+    assert [tuple(p) for p in shrunken_overlay(ties, 1, 2)[0]] == [RED, YELLOW]  # alternating
+
+
+def test_a_ragged_boundary_shrinks_without_favouring_either_error(rng):
+    """A 512-pixel disk whose predicted edge wanders ±1 pixel at random, in a 194-pixel cell:
+    as many blocks show its false positives as its false negatives (giving one kind priority
+    drew a third of the false-positive blocks as false negatives)."""
+    yy, xx = np.mgrid[:512, :512]
+    radius = np.hypot(yy - 256, xx - 256)
+    truth = radius < 150
+    predicted = radius < 150 + rng.normal(0, 1, truth.shape)
+    shrunk = shrunken_overlay(outcomes(truth, predicted), 194, 194)
+    red = np.all(shrunk == RED, axis=-1).sum()
+    yellow = np.all(shrunk == YELLOW, axis=-1).sum()
+    assert red > 100 and yellow > 100 and abs(red - yellow) < 0.2 * (red + yellow) / 2
+
+
+def test_an_enlarged_mask_keeps_sharp_pixels_in_the_png(tmp_path):
+    mask = np.zeros((64, 96), np.uint8)
+    mask[20:40, 30:70] = 1
+    fig = new_figure(1.3, 1.3 * 64 / 96)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(mask, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    save_figure(fig, tmp_path / "m.png", tmp_path / "m.pdf", 150)
+    assert {tuple(c) for c in read_rgb(tmp_path / "m.png").reshape(-1, 3)} == {BLACK, (255,) * 3}
 
 
 def test_panels_use_the_figure_fonts():

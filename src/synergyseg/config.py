@@ -79,11 +79,6 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"{key}.cases", f"a KiTS19 download needs cases: (1 to {KITS19_CASES})"
             )
-        if "cases" in dataset and dataset["cases"] > KITS19_CASES:
-            raise ConfigError(
-                f"{key}.cases",
-                f"is {dataset['cases']}, but KiTS19 labelled only {KITS19_CASES} cases",
-            )
         if source == "download" and fmt == "isic" and not dataset.get("parts"):
             raise ConfigError(f"{key}.parts", "an ISIC download needs the zip names to fetch")
         for option, needs in (("cases", ("kits19", "download")), ("parts", ("isic", "download"))):
@@ -91,6 +86,11 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"{key}.{option}", f"is read for format {needs[0]} with source {needs[1]} only"
                 )
+        if "cases" in dataset and dataset["cases"] > KITS19_CASES:
+            raise ConfigError(
+                f"{key}.cases",
+                f"is {dataset['cases']}, but KiTS19 labelled only {KITS19_CASES} cases",
+            )
         if dataset.get("labels_csv") and fmt != "isic":
             raise ConfigError(
                 f"{key}.labels_csv",

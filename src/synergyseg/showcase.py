@@ -145,9 +145,10 @@ def choose_images(per_image: pd.DataFrame, settings: ShowcaseSettings) -> pd.Dat
                 }
             )
     if not rows:
+        advice = "" if "typical" in settings.roles else "; add 'typical' to figures.images.roles"
         raise ValueError(
             f"no test image fits the figure image roles {list(settings.roles)} (a defined "
             f"{settings.metric} or {settings.fallback_metric}, and for tii_ahead/lmi_ahead a "
-            "model ahead); add 'typical' to figures.images.roles"
+            f"model ahead){advice}"
         )
     return pd.DataFrame(rows, columns=CHOICE_COLUMNS)

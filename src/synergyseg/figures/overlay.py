@@ -16,8 +16,7 @@ OVERLAY_COLOURS = {
 CAM_COLOURMAP = "jet"  # deep red = most attention, deep blue = least, as in the paper
 
 
-# Outcome codes, in the order a shrunken picture gives them way: a screen pixel covering
-# several image pixels shows the last of these among them, so an error never vanishes.
+# Outcome codes (the values of :func:`outcomes`).
 OUTCOMES = ("TN", "TP", "FP", "FN")
 _PALETTE = np.array([OVERLAY_COLOURS[name] for name in OUTCOMES], dtype=np.uint8)
 
@@ -42,16 +41,24 @@ def overlay_colours(codes: np.ndarray) -> np.ndarray:
 
 
 def shrunken_overlay(codes: np.ndarray, height: int, width: int) -> np.ndarray:
-    """RGB overlay of outcome ``codes`` at most ``height`` × ``width`` pixels: each output pixel
-    shows the last outcome in :data:`OUTCOMES` among the image pixels it covers.
+    """RGB overlay of outcome ``codes`` at most ``height`` × ``width`` pixels.
 
-    Area averaging would mix red and green into the yellow of a false negative, and sampling
-    drops an error one pixel wide wherever it falls between samples; this keeps every error,
-    in its own colour, at the cost of drawing thin ones up to one screen pixel wide.
+    Each output pixel covers a block of image pixels. A block holding any error shows the
+    error with more pixels there (FP or FN), a block without one TP or TN, whichever it holds
+    more of; ties alternate in a checkerboard, so neither kind gains. Area averaging would mix
+    red and green into the yellow of a false negative, and sampling drops an error one pixel
+    wide wherever it falls between samples; this keeps every error visible, in its own colour
+    and without favouring either kind, at the cost of drawing thin ones one screen pixel wide.
     """
     rows, cols = _block_starts(codes.shape[0], height), _block_starts(codes.shape[1], width)
-    pooled = np.maximum.reduceat(np.maximum.reduceat(codes, rows, axis=0), cols, axis=1)
-    return _PALETTE[pooled]
+    tn, tp, fp, fn = (
+        np.add.reduceat(np.add.reduceat((codes == k).astype(np.int32), rows, 0), cols, 1)
+        for k in range(len(OUTCOMES))
+    )
+    even = np.add.outer(np.arange(len(rows)), np.arange(len(cols))) % 2 == 0
+    error = np.where((fp > fn) | ((fp == fn) & even), 2, 3)
+    correct = np.where((tp > tn) | ((tp == tn) & even), 1, 0)
+    return _PALETTE[np.where(fp + fn > 0, error, correct).astype(np.uint8)]
 
 
 def _block_starts(n: int, size: int) -> np.ndarray:

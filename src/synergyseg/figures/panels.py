@@ -67,7 +67,7 @@ class Showcase:
         return self.images.shape[1] / self.images.shape[2]
 
     def row_labels(self) -> list[str]:
-        """Number, clinical label, why the image was chosen and its Δ (replicate medians)."""
+        """Number, clinical label, why the image was chosen and its Δ (of the masks shown)."""
         labels = []
         for i, row in enumerate(self.choice.itertuples(index=False), start=1):
             roles = ", ".join(ROLE_NAMES.get(r, r) for r in row.role.split("+"))

@@ -39,11 +39,12 @@ RC = {
 plt.rcParams.update(RC)
 
 # How images are resampled to the canvas. The PDF embeds every image unresampled, each pixel
-# as computed. The PNG (the report's preview at `figures.dpi`, where a 512-pixel image gets a
-# 194-pixel cell) averages areas, so a line one pixel wide stays visible along its whole length
-# instead of being kept or dropped by pixel phase; outcome overlays are shrunk by
-# overlay.shrunken_overlay instead, as averaging would invent colours.
-IMAGE_INTERPOLATION = {"png": "antialiased", "pdf": "none"}
+# as computed. In the PNG (the report's preview at `figures.dpi`, where a 512-pixel image gets
+# a 194-pixel cell) an image shrunk on the canvas is filtered ("antialiased"), so a line one
+# pixel wide stays visible along its whole length instead of being kept or dropped by pixel
+# phase, and an enlarged one is drawn with sharp pixels ("nearest"); outcome overlays are
+# shrunk by overlay.shrunken_overlay instead, as filtering would invent colours.
+PDF_INTERPOLATION = "none"
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -63,7 +64,7 @@ def save_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int) -> None
     try:
         with plt.rc_context(RC):
             fig.set_dpi(dpi)
-            if any(_codes(image) is not None for image in images):
+            if images:
                 fig.draw_without_rendering()  # the layout: how many pixels each image gets
                 fig.set_layout_engine("none")
             for path, fmt in ((png, "png"), (pdf, "pdf")):
@@ -84,15 +85,19 @@ def _prepare(image, fmt: str) -> None:
     """Set an image's resampling for ``fmt``; an outcome overlay (overlay.show_outcomes) is
     shrunk to its pixels on the PNG canvas by its own rule and drawn 1:1."""
     codes = _codes(image)
-    if codes is None:
-        image.set_interpolation(IMAGE_INTERPOLATION[fmt])
-    elif fmt == "png":
-        box = image.get_window_extent()
-        image.set_data(shrunken_overlay(codes, int(box.height), int(box.width)))
+    if fmt != "png":
+        if codes is not None:
+            image.set_data(overlay_colours(codes))
+        image.set_interpolation(PDF_INTERPOLATION)
+        return
+    box = image.get_window_extent()
+    height, width = int(box.height), int(box.width)
+    if codes is not None:
+        image.set_data(shrunken_overlay(codes, height, width))
         image.set_interpolation("nearest")
     else:
-        image.set_data(overlay_colours(codes))
-        image.set_interpolation("none")
+        rows, cols = image.get_array().shape[:2]
+        image.set_interpolation("antialiased" if rows > height or cols > width else "nearest")
 
 
 def _metadata(fmt: str) -> dict:
