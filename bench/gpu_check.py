@@ -57,6 +57,7 @@ MODELS, REGIMES, STEP_IMAGES, MONITOR = 10, 9, 512 * 2, 64
 TEST_SHARE = 5 * 0.2 + 0.4 + 0.6 + 0.8 + 0.9  # test images per image, over the 9 regimes
 RESULTS: dict = {}
 PATHS: set | None = None  # --paths: the training paths to time (default: all)
+OUT: Path | None = None  # --out: gpu_check.json is rewritten there after every section
 
 
 def section(name):
@@ -72,6 +73,7 @@ def section(name):
                 traceback.print_exc()
                 RESULTS[name] = {"error": f"{type(error).__name__}: {error}"}
             print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+            save_results()  # a run stopped by its time limit keeps what it measured
             return RESULTS[name]
 
         return run
@@ -188,7 +190,7 @@ def training_at(
         try:
             rate = function()
             rows[label] = {"images_per_s": rate, "mfu": rate * flops / peak}
-            base = rows.get("a", rows[label])["images_per_s"]
+            base = rows.get("a", {}).get("images_per_s") or rate  # "a" may have failed
             print(
                 f"  {label:3s} {rate:9.1f} img/s  x{rate / base:5.2f}  "
                 f"MFU {rate * flops / peak:6.1%}",
@@ -369,7 +371,6 @@ def inference_section(device, toy, work: Path):
     side, n, models = (64, 48, 3) if toy else (512, 384, MODELS)
     store = random_store(work / "predict", n, side, side, 1)
     split = split_manifest(work / "predict.csv", n, "test")
-    warm_up = split_manifest(work / "warm_up.csv", 16, "test")
     checkpoints = []
     for k in range(models):
         torch.manual_seed(k)
@@ -381,7 +382,9 @@ def inference_section(device, toy, work: Path):
         torch.save({"state_dict": VGGUNet(spec).state_dict(), "meta": meta}, path)
         checkpoints.append(path)
     outs = [work / f"pred{k}.npz" for k in range(models)]
-    predict_regime(checkpoints, warm_up, store, outs, batch_size=16, device=device, threads=8)
+    # warm-up on the job itself: its blocks end in batches smaller than 16, and cuDNN's
+    # benchmark mode tunes each new shape the first time it meets it
+    predict_regime(checkpoints, split, store, outs, batch_size=16, device=device, threads=8)
     model, meta = load_checkpoint(checkpoints[0])  # one model, loaded as predict_regime does
     network = [model.to(device).to(memory_format=torch.channels_last)]
     autocast = [autocast_for(meta, device)]
@@ -398,12 +401,12 @@ def inference_section(device, toy, work: Path):
         f"(the job: {n} images x {models} models, written); the network alone "
         f"{device_rate:.1f} images/s"
     )
-    model = VGGUNet(spec).eval()
     images = SliceStore(store).images(range(min(n, 16)))
-    model_cams(model, images[:4], None, "predicted", 4, device)
+    cam_args = (None, "predicted", 4, device, autocast[0])  # as explain_images runs it
+    model_cams(model, images[:4], *cam_args)
     train_speed.sync(device)
     started = time.perf_counter()
-    model_cams(model, images, None, "predicted", 4, device)
+    model_cams(model, images, *cam_args)
     train_speed.sync(device)
     cam_rate = len(images) / (time.perf_counter() - started)
     print(f"  Grad-CAM {cam_rate:.1f} images/s (both classes, batch 4)")
@@ -466,27 +469,62 @@ def projection_section(sizes):
     measured = RESULTS.get("training", {})
     training = {"512x512": measured.get(sizes[0], {}), "608x416": measured.get(sizes[-1], {})}
     inference = RESULTS.get("prediction and Grad-CAM", {})
-    hours = {}
+
+    def rate_of(size, path):
+        return (training.get(size) or {}).get(path, {}).get("images_per_s")
+
+    # torch.compile is timed at the first size only: its measured speed-up there is applied
+    # at the other size, and said so, rather than mixing compiled and eager rates silently
+    eager_first, compiled_first = rate_of("512x512", "d"), rate_of("512x512", "d_compiled")
+    speedup = compiled_first / eager_first if eager_first and compiled_first else None
+    hours: dict = {"eager": {}, "compiled": {}}
     for dataset, (images, epochs, size) in PROTOCOL.items():
-        rows = training.get(size) or training.get("512x512", {})  # 608x416 ≈ 512x512 pixels
-        fused = [rows.get(k, {}).get("images_per_s") for k in ("d", "d_compiled")]
-        rate = max((r for r in fused if r), default=None)  # the faster way a regime job runs
+        size_measured = size if training.get(size) else "512x512"  # 608x416 ≈ 512x512 pixels
+        eager = rate_of(size_measured, "d")
+        compiled = rate_of(size_measured, "d_compiled") or (
+            eager * speedup if eager and speedup else None
+        )
         predict_rate = inference.get("predict_images_per_s")
-        if not rate or not predict_rate:
+        if not eager or not predict_rate:
             print(f"  {dataset}: no measured rate at {size}")
             continue
         pixels = math.prod(int(v) for v in size.split("x")) / (512 * 512)
         train_images = epochs * STEP_IMAGES * MODELS * REGIMES
         monitor = epochs * MONITOR * MODELS * REGIMES / 3  # forward only: a third of a step
         predicted = images * TEST_SHARE * MODELS * pixels  # measured at 512x512
-        hours[dataset] = ((train_images + monitor) / rate + predicted / predict_rate) / 3600
-        print(f"  {dataset:9s} {hours[dataset]:6.2f} GPU-hours ({train_images:,} training images)")
-    total = sum(hours.values())
-    print(f"  full protocol: {total:.2f} GPU-hours on this device")
-    return {"gpu_hours": hours, "total": total}
+        line = f"  {dataset:9s}"
+        for name, rate in (("eager", eager), ("compiled", compiled)):
+            if rate:
+                hours[name][dataset] = (
+                    (train_images + monitor) / rate + predicted / predict_rate
+                ) / 3600
+                line += f" {hours[name][dataset]:6.2f} GPU-hours {name},"
+        print(f"{line} ({train_images:,} training images)")
+    total = sum(hours["eager"].values())
+    print(f"  full protocol: {total:.2f} GPU-hours on this device, fused models eager")
+    out = {"gpu_hours": hours["eager"], "total": total}
+    if len(hours["compiled"]) == len(hours["eager"]) and hours["eager"]:
+        out["gpu_hours_compiled"] = hours["compiled"]
+        out["total_compiled"] = sum(hours["compiled"].values())
+        note = f" (compile speed-up x{speedup:.2f} at {sizes[0]} applied to {sizes[-1]})"
+        print(
+            f"  full protocol: {out['total_compiled']:.2f} GPU-hours with torch.compile"
+            + (note if speedup and sizes[-1] != sizes[0] else "")
+        )
+    return out
 
 
-def summary(path: Path | None) -> None:
+def save_results() -> None:
+    """RESULTS as ``OUT/gpu_check.json``, replaced atomically."""
+    if OUT is None:
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    partial = OUT / ".gpu_check.json.part"
+    partial.write_text(json.dumps(RESULTS, indent=1, default=str))
+    partial.replace(OUT / "gpu_check.json")
+
+
+def summary() -> None:
     print("\n== summary")
     for size, rows in RESULTS.get("training", {}).items():
         if not isinstance(rows, dict) or "error" in rows:
@@ -497,15 +535,16 @@ def summary(path: Path | None) -> None:
             if isinstance(v, dict) and "images_per_s" in v
         ]
         print(f"  {size}: " + ", ".join(cells))
-    if "projection" in RESULTS and "total" in RESULTS["projection"]:
-        print(f"  full protocol: {RESULTS['projection']['total']:.2f} GPU-hours")
+    projection = RESULTS.get("projection", {})
+    if "total" in projection:
+        print(f"  full protocol: {projection['total']:.2f} GPU-hours (fused models, eager)")
+    if "total_compiled" in projection:
+        print(f"  full protocol: {projection['total_compiled']:.2f} GPU-hours with torch.compile")
     failed = [
         name for name, value in RESULTS.items() if isinstance(value, dict) and "error" in value
     ]
     print(f"  sections failed: {failed or 'none'}")
-    if path:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "gpu_check.json").write_text(json.dumps(RESULTS, indent=1, default=str))
+    save_results()
 
 
 def main() -> int:
@@ -525,8 +564,9 @@ def main() -> int:
     toy = args.toy or device.type != "cuda"
     torch.backends.cudnn.benchmark = True
     sizes = args.sizes or (["64x64", "96x64"] if toy else ["512x512", "608x416"])
-    global PATHS
+    global PATHS, OUT
     PATHS = set(args.paths) if args.paths else None
+    OUT = args.out
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         device_section(device)
@@ -536,7 +576,7 @@ def main() -> int:
         inference_section(device, toy, work)
         demo_section(device, args.demo, work, toy, args.compile)
         projection_section(sizes)
-    summary(args.out)
+    summary()
     failed = [v for v in RESULTS.values() if isinstance(v, dict) and "error" in v]
     return 1 if failed else 0
 

@@ -32,7 +32,8 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = VGGUNet(ModelSpec("default", args.model_width)).eval()
-    images = torch.randint(0, 256, (args.images, 3, args.height, args.width_px), dtype=torch.uint8)
+    # store rows, as model_cams takes them: (N, H, W, C) uint8
+    images = torch.randint(0, 256, (args.images, args.height, args.width_px, 3), dtype=torch.uint8)
 
     def run(batch_size: int):
         return model_cams(model, images, None, "predicted", batch_size, device)[0]

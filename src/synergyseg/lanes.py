@@ -104,7 +104,10 @@ class Lane:
         import torch._dynamo  # here, not at the top: importing dynamo costs every job 2 s
 
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-        self.forward = torch.compile(self.model)
+        # static shapes: a job has one batch shape (a second one, the monitoring sample's,
+        # gets its own static graph); dynamo's automatic dynamic shapes would recompile for
+        # symbolic sizes on the second shape it meets, a slower build of slower code
+        self.forward = torch.compile(self.model, dynamic=False)
 
     def take_loss(self) -> float:
         """The summed batch losses since the last call (one host sync), then reset."""

@@ -20,12 +20,18 @@ STATUS = Path("/proc/self/status")
 
 
 def read_status() -> dict[str, int]:
-    """RssAnon, RssFile, VmRSS and VmHWM of this process, in bytes."""
+    """RssAnon, RssFile, VmRSS and VmHWM of this process, in bytes.
+
+    Some sandboxed kernels (gVisor) report only VmRSS: RssAnon is then taken as VmRSS (an
+    upper bound, file-backed pages included) and RssFile as 0, so measurements still run.
+    """
     values = {}
     for line in STATUS.read_text().splitlines():
         key, _, rest = line.partition(":")
         if key in ("RssAnon", "RssFile", "VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0]) * 1024
+    values.setdefault("RssAnon", values.get("VmRSS", 0))
+    values.setdefault("RssFile", 0)
     return values
 
 
