@@ -35,7 +35,7 @@ demo: $(STAMP)
 # collection order (tests/conftest.py puts those two first), not by their number of tests.
 test: $(STAMP)
 	sh tests/install-slurm.sh
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow bench
