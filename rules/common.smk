@@ -46,14 +46,6 @@ DATASETS = sorted(config["datasets"])
 SPLITS = [f"split{k}" for k in range(1, config["splits"]["n_splits"] + 1)]
 DEPLETIONS = [f"train{round(f * 100)}" for f in config["depletion"]["train_fractions"]]
 REGIMES = SPLITS + DEPLETIONS
-# each dataset's test share (its own splits.test_fraction where it sets one): the selected
-# split's training share in Table 3, the depletion plot and the report
-TEST_FRACTIONS = {
-    name: dataset.get("splits", {}).get(
-        "test_fraction", config["splits"]["test_fraction"]
-    )
-    for name, dataset in config["datasets"].items()
-}
 
 
 def script_code(name):
@@ -91,6 +83,15 @@ def split_settings(wildcards):
     merged = {k: v for k, v in config["splits"].items() if k != "n_splits"}
     merged.update(dataset_config(wildcards).get("splits", {}))
     return canonical(merged)
+
+
+def test_fractions():
+    """Each dataset's test share (split_settings): the selected split's training share in
+    Table 3 and the depletion plot."""
+    return {
+        dataset: split_settings(SimpleNamespace(dataset=dataset))["test_fraction"]
+        for dataset in DATASETS
+    }
 
 
 def raw_root(wildcards):

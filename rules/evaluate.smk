@@ -106,6 +106,6 @@ rule make_tables:
         stats=stats_settings(),
         datasets=DATASETS,
         regimes=REGIMES,
-        test_fractions=canonical(TEST_FRACTIONS),
+        test_fractions=test_fractions(),
     script:
         "../workflow/scripts/make_tables.py"

@@ -46,6 +46,6 @@ rule plot_figures:
         dpi=config["figures"]["dpi"],
         regimes=REGIMES,
         depletions=DEPLETIONS,
-        test_fraction=lambda wc: TEST_FRACTIONS[wc.dataset],
+        test_fraction=lambda wc: split_settings(wc)["test_fraction"],
     script:
         "../workflow/scripts/plot_figures.py"

@@ -182,12 +182,11 @@ def write_study_tables(
     regimes: Sequence[str],
     settings,
     out_dir: str | Path,
-    test_fractions: Mapping[str, float] | None = None,
+    test_fractions: Mapping[str, float],
 ) -> None:
     """Every statistics table for all datasets, from ``<stats_dir>/<regime>/*.csv`` and
     ``<stats_dir>/split_selection.csv``, into ``out_dir`` as CSV and Markdown.
-    ``test_fractions[dataset]`` is the test share of its 80:20 splits (default 0.2)."""
-    test_fractions = test_fractions or {}
+    ``test_fractions[dataset]`` is the test share of its 80:20 splits."""
     out = Path(out_dir)
     splits = [r for r in regime_order(regimes) if SPLIT_REGIME.match(r)]
     depletions = [r for r in regime_order(regimes) if DEPLETION_REGIME.match(r)]
@@ -224,8 +223,7 @@ def write_study_tables(
     )
     if depletions:
         percents = {
-            d: training_percents("selected", depletions, test_fractions.get(d, 0.2))
-            for d in stats_dirs
+            d: training_percents("selected", depletions, test_fractions[d]) for d in stats_dirs
         }
         per_dataset = {
             d: {"selected": table1_tests[d]} | {r: tests_all[d][r] for r in depletions}
