@@ -49,6 +49,7 @@ def score_regime(
     inits = {init for init, _ in readers}
     if synergy_out is not None and inits != {"lmi", "tii"}:
         raise ValueError("the synergy table needs TII and LMI predictions")
+    replicates = {init: [key for key in sorted(readers) if key[0] == init] for init in inits}
     pixels = store.height * store.width
     size = block_size(pixels * 3 * len(readers), BLOCK_BYTES)
     streams = {key: reader.blocks(size) for key, reader in readers.items()}
@@ -65,9 +66,6 @@ def score_regime(
             counts[key].append(table[COUNT_COLUMNS].to_numpy())
             values[key].append(table[METRIC_COLUMNS].to_numpy())
         if synergy_out is not None:
-            replicates = {
-                init: [k for k in sorted(probs) if k[0] == init] for init in ("lmi", "tii")
-            }
             binary = {
                 init: np.stack([probs[key] >= THRESHOLD for key in keys])
                 for init, keys in replicates.items()
