@@ -35,6 +35,7 @@ import torch
 import train_speed  # bench/ is this script's folder, so its siblings import directly
 from synthetic import random_store, split_manifest
 
+from synergyseg.atomic import write_text
 from synergyseg.cam import model_cams
 from synergyseg.checkpoints import load_checkpoint
 from synergyseg.lanes import Lane, adadelta, autocast_factory, run_epoch
@@ -516,12 +517,8 @@ def projection_section(sizes):
 
 def save_results() -> None:
     """RESULTS as ``OUT/gpu_check.json``, replaced atomically."""
-    if OUT is None:
-        return
-    OUT.mkdir(parents=True, exist_ok=True)
-    partial = OUT / ".gpu_check.json.part"
-    partial.write_text(json.dumps(RESULTS, indent=1, default=str))
-    partial.replace(OUT / "gpu_check.json")
+    if OUT is not None:
+        write_text(json.dumps(RESULTS, indent=1, default=str), OUT / "gpu_check.json")
 
 
 def summary() -> None:
