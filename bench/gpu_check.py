@@ -41,9 +41,9 @@ from synergyseg.checkpoints import load_checkpoint
 from synergyseg.lanes import Lane, adadelta, autocast_factory, run_epoch
 from synergyseg.memory import PeakMemory
 from synergyseg.model import ModelSpec, VGGUNet
-from synergyseg.predict import autocast_for, block_maps, predict_regime
+from synergyseg.predict import BLOCK_BYTES, autocast_for, block_maps, predict_regime
 from synergyseg.scoring import score_regime
-from synergyseg.store import SliceStore
+from synergyseg.store import SliceStore, block_size
 from synergyseg.train import TrainSpec, resolve_precision, train_models
 from synergyseg.training_data import TrainingData, epoch_batches
 
@@ -56,6 +56,7 @@ PROTOCOL = {  # dataset: (images, epochs, slice size)
 }
 MODELS, REGIMES, STEP_IMAGES, MONITOR = 10, 9, 512 * 2, 64
 TEST_SHARE = 5 * 0.2 + 0.4 + 0.6 + 0.8 + 0.9  # test images per image, over the 9 regimes
+PREDICT_THREADS = 4  # config/config.yaml's train.threads, which the predict rule runs with
 RESULTS: dict = {}
 PATHS: set | None = None  # --paths: the training paths to time (default: all)
 OUT: Path | None = None  # --out: gpu_check.json is rewritten there after every section
@@ -161,8 +162,7 @@ def peak_section(device, toy):
 def training_section(device, toy, sizes, work: Path, compile_too: bool):
     out = {}
     for size in sizes:
-        first = size == sizes[0]
-        out[size] = training_at(size, device, toy, work, compile_too and first, first)
+        out[size] = training_at(size, device, toy, work, compile_too, size == sizes[0])
     return out
 
 
@@ -364,12 +364,16 @@ def profile_section(device, toy, size: str, work: Path):
 
 
 @section("prediction and Grad-CAM")
-def inference_section(device, toy, work: Path):
+def inference_section(device, toy, work: Path, n: int | None = None):
+    """A predict job of ``n`` test images x ten models at the workflow's thread count (and at
+    twice it), the network's own forward rate, and Grad-CAM's rate."""
     spec = bench_spec(toy)
-    # enough images for four of predict_regime's blocks (~93 at 512x512 with ten models), so
-    # that the figure is the job's steady state: each block's maps are compressed on threads
-    # while the device computes the next one (one block alone overlaps nothing)
-    side, n, models = (64, 48, 3) if toy else (512, 384, MODELS)
+    # by default enough images for eight of predict_regime's blocks (~93 at 512x512 with ten
+    # models), so that the figure is near the job's steady state: each block's maps are
+    # compressed on threads while the device computes the next one (one block alone overlaps
+    # nothing); a real kidney job holds ~100 blocks
+    side, models = (64, 3) if toy else (512, MODELS)
+    n = n or (48 if toy else 768)
     store = random_store(work / "predict", n, side, side, 1)
     split = split_manifest(work / "predict.csv", n, "test")
     checkpoints = []
@@ -383,9 +387,11 @@ def inference_section(device, toy, work: Path):
         torch.save({"state_dict": VGGUNet(spec).state_dict(), "meta": meta}, path)
         checkpoints.append(path)
     outs = [work / f"pred{k}.npz" for k in range(models)]
-    # warm-up on the job itself: its blocks end in batches smaller than 16, and cuDNN's
-    # benchmark mode tunes each new shape the first time it meets it
-    predict_regime(checkpoints, split, store, outs, batch_size=16, device=device, threads=8)
+    # warm-up on the job's block shapes (a full block and the last, shorter one): their last
+    # batches are smaller than 16, and cuDNN's benchmark mode tunes each new shape once
+    per_block = block_size(side * side * (1 + models), BLOCK_BYTES)
+    warm = split_manifest(work / "warm.csv", min(n, per_block + n % per_block), "test")
+    predict_regime(checkpoints, warm, store, outs, batch_size=16, device=device, threads=8)
     model, meta = load_checkpoint(checkpoints[0])  # one model, loaded as predict_regime does
     network = [model.to(device).to(memory_format=torch.channels_last)]
     autocast = [autocast_for(meta, device)]
@@ -394,14 +400,17 @@ def inference_section(device, toy, work: Path):
     started = time.perf_counter()
     block_maps(network, autocast, block, 16, device)  # returns on the host: synchronised
     device_rate = len(block) / (time.perf_counter() - started)
-    figures = predict_regime(
-        checkpoints, split, store, outs, batch_size=16, device=device, threads=8
-    )
-    print(
-        f"  prediction {figures['images_per_s']:.1f} model-images/s at {side}x{side} "
-        f"(the job: {n} images x {models} models, written); the network alone "
-        f"{device_rate:.1f} images/s"
-    )
+    print(f"  the network alone {device_rate:.1f} images/s (forward, batch 16)")
+    rates = {}
+    for threads in (PREDICT_THREADS, 2 * PREDICT_THREADS):
+        figures = predict_regime(
+            checkpoints, split, store, outs, batch_size=16, device=device, threads=threads
+        )
+        rates[threads] = figures["images_per_s"]
+        print(
+            f"  prediction {rates[threads]:.1f} model-images/s at {side}x{side} with "
+            f"{threads} threads (the job: {n} images x {models} models, written)"
+        )
     images = SliceStore(store).images(range(min(n, 16)))
     cam_args = (None, "predicted", 4, device, autocast[0])  # as explain_images runs it
     model_cams(model, images[:4], *cam_args)
@@ -412,7 +421,9 @@ def inference_section(device, toy, work: Path):
     cam_rate = len(images) / (time.perf_counter() - started)
     print(f"  Grad-CAM {cam_rate:.1f} images/s (both classes, batch 4)")
     return {
-        "predict_images_per_s": figures["images_per_s"],
+        "predict_images": n,
+        "predict_images_per_s": rates[PREDICT_THREADS],  # as the workflow runs the job
+        "predict_images_per_s_by_threads": rates,
         "predict_network_images_per_s": device_rate,
         "gradcam_images_per_s": cam_rate,
     }
@@ -464,27 +475,37 @@ def demo_section(device, demo: Path | None, work: Path, toy: bool, compile_model
 
 
 @section("projection")
-def projection_section(sizes):
-    """GPU-hours of config/config.yaml from the measured rates (toy: the toy rates, to
-    exercise the arithmetic)."""
+def projection_section(sizes, toy: bool):
+    """GPU-hours of config/config.yaml from the measured rates (toy: the toy rates stand in
+    for the protocol's sizes in order, to exercise the arithmetic)."""
     measured = RESULTS.get("training", {})
-    training = {"512x512": measured.get(sizes[0], {}), "608x416": measured.get(sizes[-1], {})}
+    if toy:
+        training = {"512x512": measured.get(sizes[0]), "608x416": measured.get(sizes[-1])}
+    else:
+        training = {size: measured.get(size) for size in ("512x512", "608x416")}
     inference = RESULTS.get("prediction and Grad-CAM", {})
 
     def rate_of(size, path):
-        return (training.get(size) or {}).get(path, {}).get("images_per_s")
+        row = training.get(size)
+        return row.get(path, {}).get("images_per_s") if isinstance(row, dict) else None
 
-    # torch.compile is timed at the first size only: its measured speed-up there is applied
-    # at the other size, and said so, rather than mixing compiled and eager rates silently
-    eager_first, compiled_first = rate_of("512x512", "d"), rate_of("512x512", "d_compiled")
-    speedup = compiled_first / eager_first if eager_first and compiled_first else None
+    def speedup_at(size):
+        eager, compiled = rate_of(size, "d"), rate_of(size, "d_compiled")
+        return compiled / eager if eager and compiled else None
+
     hours: dict = {"eager": {}, "compiled": {}}
+    notes = set()
     for dataset, (images, epochs, size) in PROTOCOL.items():
-        size_measured = size if training.get(size) else "512x512"  # 608x416 ≈ 512x512 pixels
-        eager = rate_of(size_measured, "d")
-        compiled = rate_of(size_measured, "d_compiled") or (
-            eager * speedup if eager and speedup else None
-        )
+        other = "608x416" if size == "512x512" else "512x512"
+        eager = rate_of(size, "d")
+        if eager is None and rate_of(other, "d"):  # the two sizes differ by 3.5 % in pixels
+            eager = rate_of(other, "d")
+            notes.add(f"{size} eager rate taken from {other}")
+        compiled = rate_of(size, "d_compiled")
+        speedup = speedup_at(size) or speedup_at(other)
+        if compiled is None and eager and speedup:  # compile was not timed at this size
+            compiled = eager * speedup
+            notes.add(f"compile speed-up x{speedup:.2f} at {other} applied to {size}")
         predict_rate = inference.get("predict_images_per_s")
         if not eager or not predict_rate:
             print(f"  {dataset}: no measured rate at {size}")
@@ -503,15 +524,13 @@ def projection_section(sizes):
         print(f"{line} ({train_images:,} training images)")
     total = sum(hours["eager"].values())
     print(f"  full protocol: {total:.2f} GPU-hours on this device, fused models eager")
-    out = {"gpu_hours": hours["eager"], "total": total}
+    out = {"gpu_hours": hours["eager"], "total": total, "notes": sorted(notes)}
     if len(hours["compiled"]) == len(hours["eager"]) and hours["eager"]:
         out["gpu_hours_compiled"] = hours["compiled"]
         out["total_compiled"] = sum(hours["compiled"].values())
-        note = f" (compile speed-up x{speedup:.2f} at {sizes[0]} applied to {sizes[-1]})"
-        print(
-            f"  full protocol: {out['total_compiled']:.2f} GPU-hours with torch.compile"
-            + (note if speedup and sizes[-1] != sizes[0] else "")
-        )
+        print(f"  full protocol: {out['total_compiled']:.2f} GPU-hours with torch.compile")
+    for note in sorted(notes):
+        print(f"  ({note})")
     return out
 
 
@@ -548,11 +567,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--toy", action="store_true", help="toy sizes (the default on a CPU)")
     parser.add_argument(
-        "--compile", action="store_true", help="also time torch.compile at the filling batch"
+        "--compile", action="store_true", help="also time torch.compile (paths c and d)"
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for gpu_check.json")
     parser.add_argument("--sizes", nargs="+", default=None, help="e.g. 512x512 (default: both)")
     parser.add_argument("--paths", nargs="+", default=None, help="training paths to time")
+    parser.add_argument(
+        "--predict-images", type=int, default=None, help="test images of the predict job"
+    )
     parser.add_argument(
         "--demo", type=Path, default=None, help="demo split1.csv, store/, encoder.pth"
     )
@@ -570,9 +592,9 @@ def main() -> int:
         peak_section(device, toy)
         training_section(device, toy, sizes, work, args.compile)
         profile_section(device, toy, sizes[0], work)
-        inference_section(device, toy, work)
+        inference_section(device, toy, work, args.predict_images)
         demo_section(device, args.demo, work, toy, args.compile)
-        projection_section(sizes)
+        projection_section(sizes, toy)
     summary()
     failed = [v for v in RESULTS.values() if isinstance(v, dict) and "error" in v]
     return 1 if failed else 0
