@@ -298,12 +298,35 @@ def step_profile(data, spec, batch, steps, device, precision) -> dict:
         epoch(1, steps)
         train_speed.sync(device)
         wall = time.perf_counter() - started
+    return {"ms_per_step": 1e3 * wall / steps} | step_times(
+        profiler.events(), profiler.key_averages(), cuda, wall, steps
+    )
+
+
+# records of the profiler's own, not work: the host waiting for a full launch queue (torch
+# 2.11 gives it device time), and annotations on the device's timeline (an ``Optimizer.step``
+# range there spans kernels that are counted on their own)
+PROFILER_OVERHEADS = ("Command Buffer Full",)
+ANNOTATIONS = ("Optimizer.", "ProfilerStep#")
+
+
+def is_work(event) -> bool:
+    name = getattr(event, "name", None) or event.key
+    if getattr(event, "activity_type", None) == "overhead" or name in PROFILER_OVERHEADS:
+        return False
+    return not (getattr(event, "is_user_annotation", False) or name.startswith(ANNOTATIONS))
+
+
+def step_times(events, averages, cuda: bool, wall: float, steps: int) -> dict:
+    """The profile's device time (CPU time on a CPU) per step: by phase, by kind of operator,
+    of the costliest operators and of the costliest kernels; and the share of ``wall`` the
+    device was busy. Kernels count once each, under the operator that launched them."""
     host = torch.autograd.DeviceType.CPU
     phases: dict[str, float] = {}
     kinds: dict[str, float] = {}
     operators: dict[str, float] = {}
-    for event in profiler.events():
-        if event.device_type != host:
+    for event in events:
+        if event.device_type != host or not is_work(event):
             continue
         seconds = (event.self_device_time_total if cuda else event.self_cpu_time_total) / 1e6
         for table, key in (
@@ -312,7 +335,7 @@ def step_profile(data, spec, batch, steps, device, precision) -> dict:
             (operators, event.name),
         ):
             table[key] = table.get(key, 0.0) + seconds
-    kernels = [r for r in profiler.key_averages() if r.device_type != host]
+    kernels = [r for r in averages if r.device_type != host and is_work(r)]
     # device busy: every kernel's time (also those no operator launched); CPU: operators' time
     busy = sum(r.self_device_time_total for r in kernels) / 1e6 if cuda else sum(phases.values())
     kernels = sorted(kernels, key=lambda r: -r.self_device_time_total)[:5]
@@ -322,7 +345,6 @@ def step_profile(data, spec, batch, steps, device, precision) -> dict:
         return {name: 1e3 * value / steps for name, value in ranked}
 
     return {
-        "ms_per_step": 1e3 * wall / steps,
         "busy": busy / wall,
         "phases_ms_per_step": per_step(phases),
         "kinds_ms_per_step": per_step(kinds),

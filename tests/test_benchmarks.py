@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -50,3 +52,54 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
     assert inference["predict_images_per_s"] > 0 and inference["predict_network_images_per_s"] > 0
     assert set(results["demo run"]["dice"]) == {"tii1", "tii2", "lmi1", "lmi2"}
     assert results["projection"]["total"] > 0
+
+
+def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):
+    """On an H100 torch 2.11 gave "Command Buffer Full" (the host waiting for a full launch
+    queue) 7 ms of device time per step, and an ``Optimizer.step`` range on the device's
+    timeline counted its kernels twice: phases summed to more than the step's wall time."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    gpu_check = importlib.import_module("gpu_check")
+    host, cuda = torch.autograd.DeviceType.CPU, torch.autograd.DeviceType.CUDA
+
+    def operator(name, ms, parent=None):
+        return SimpleNamespace(
+            name=name,
+            device_type=host,
+            self_device_time_total=ms * 1e3,  # microseconds, as the profiler gives them
+            self_cpu_time_total=0.0,
+            cpu_parent=parent,
+        )
+
+    def kernel(name, ms, **annotation):
+        return SimpleNamespace(
+            key=name, device_type=cuda, self_device_time_total=ms * 1e3, **annotation
+        )
+
+    backward = operator("autograd::engine::evaluate_function: ConvolutionBackward0", 0.0)
+    optimiser = operator("Optimizer.step#Adadelta.step", 0.0)
+    events = [
+        operator("aten::cudnn_convolution", 2.0),
+        operator("aten::add_", 0.5, backward),
+        operator("aten::_foreach_addcmul_", 0.3, optimiser),
+        operator("Command Buffer Full", 7.0),
+    ]
+    averages = [
+        kernel("sm90_xmma_fprop_implicit_gemm", 2.0, is_user_annotation=False),
+        kernel("vectorized_elementwise_kernel", 0.5, is_user_annotation=False),
+        kernel("multi_tensor_apply_kernel", 0.3, is_user_annotation=False),
+        kernel("Optimizer.step#Adadelta.step", 1.3, is_user_annotation=True),
+        kernel("ProfilerStep#3", 4.0),  # a torch without the flag: known by its name
+    ]
+    row = gpu_check.step_times(events, averages, cuda=True, wall=0.010, steps=2)
+    assert row["phases_ms_per_step"] == pytest.approx(
+        {"forward": 1.0, "backward": 0.25, "optimiser": 0.15}
+    )
+    assert sum(row["kinds_ms_per_step"].values()) == pytest.approx(1.4)
+    assert "Command Buffer Full" not in row["operators_ms_per_step"]
+    assert row["busy"] == pytest.approx(2.8e-3 / 0.010)  # 2.8 ms of kernels in 10 ms
+    assert list(row["kernels_ms_per_step"]) == [
+        "sm90_xmma_fprop_implicit_gemm",
+        "vectorized_elementwise_kernel",
+        "multi_tensor_apply_kernel",
+    ]
