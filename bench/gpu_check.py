@@ -6,8 +6,9 @@
    device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
    fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams;
    d_streamed: the same with the data read from the store per batch, as on a smaller GPU);
-3. where a training step's device time goes (eager, profiled): by phase, by kind of operator,
-   and the top operators and kernels, at batch 2 and at the filling batch;
+3. where a training step's device time goes (profiled): by phase, by kind of operator, and the
+   top operators and kernels, eager at batch 2 and at the filling batch, and with --compile
+   the compiled step at the filling batch;
 4. prediction and Grad-CAM images/s;
 5. a real training → prediction → scoring run on the demo data;
 6. the projected GPU-hours of the full protocol from the measured rates.
@@ -255,6 +256,8 @@ OPERATOR_KINDS = (
 
 
 def operator_kind(name: str) -> str:
+    if name.startswith(("triton_", "## Call CompiledFxGraph")):
+        return "fused by Inductor"  # a compiled step's own kernels, and the call running them
     if not name.startswith("aten::"):
         return "framework"  # Python scopes, autograd bookkeeping
     for kind, fragments in OPERATOR_KINDS:
@@ -276,16 +279,18 @@ def step_phase(event) -> str:
     return "forward"
 
 
-def step_profile(data, spec, batch, steps, device, precision) -> dict:
-    """One model's eager training step (no CUDA graph, so every kernel is seen) under
-    torch.profiler: wall time per step, the share of it the device is busy, and the device
-    time (CPU time on a CPU) by phase, by kind of operator, of the costliest operators and of
-    the costliest kernels."""
+def step_profile(data, spec, batch, steps, device, precision, compiled=False) -> dict:
+    """One model's training step without a CUDA graph (so every kernel is seen), eager or
+    through torch.compile, under torch.profiler: wall time per step, the share of it the
+    device is busy, and the device time (CPU time on a CPU) by phase, by kind of operator, of
+    the costliest operators and of the costliest kernels."""
     from torch.profiler import ProfilerActivity, profile
 
     cuda = device.type == "cuda"
     autocast = autocast_factory(device, precision, False)
     lane = new_lane(spec, device, 0)
+    if compiled:
+        lane.compile()  # compiled by the warm-up steps below
 
     def epoch(number, epoch_steps):
         run_epoch([lane], [epoch_batches(len(data), batch, epoch_steps, 0, number)], data, autocast)
@@ -357,20 +362,33 @@ def step_times(events, averages, cuda: bool, wall: float, steps: int) -> dict:
 
 @section("training profile")
 def profile_section(device, toy, size: str, work: Path):
-    """Where the step's time goes at the paper's batch of 2 and at the batch that fills the
-    GPU: what to attack next for MFU (launch gaps, memory-bound layers, casts, the optimiser)."""
+    """Where the eager step's time goes at the paper's batch of 2 and at the batch that fills
+    the GPU: what to attack next for MFU (launch gaps, memory-bound layers, casts, the
+    optimiser)."""
+    batches = ((2, 6), (8, 3)) if toy else ((2, 20), (32, 6))
+    return profile_rows(device, toy, size, work, batches, compiled=False)
+
+
+@section("compiled training profile")
+def compiled_profile_section(device, toy, size: str, work: Path):
+    """The same at the filling batch through torch.compile, the workflow's default on a GPU:
+    what Inductor's fusion leaves beside the convolutions."""
+    return profile_rows(device, toy, size, work, ((8, 3),) if toy else ((32, 6),), compiled=True)
+
+
+def profile_rows(device, toy, size, work, batches, compiled: bool) -> dict:
     spec = bench_spec(toy)
     precision = resolve_precision("auto", device)
     store = training_store(work, size)
     resident = device.type == "cuda" or None
     data = TrainingData(SliceStore(store), np.arange(64), device, resident=resident)
     out = {}
-    for batch, steps in ((2, 6), (8, 3)) if toy else ((2, 20), (32, 6)):
-        row = step_profile(data, spec, batch, steps, device, precision)
+    for batch, steps in batches:
+        row = step_profile(data, spec, batch, steps, device, precision, compiled)
         what = "device busy" if device.type == "cuda" else "CPU time"
         print(
-            f"  {size}, batch {batch}, eager {precision}: {row['ms_per_step']:.2f} ms per step, "
-            f"{what} {row['busy']:.0%} of it"
+            f"  {size}, batch {batch}, {'compiled' if compiled else 'eager'} {precision}: "
+            f"{row['ms_per_step']:.2f} ms per step, {what} {row['busy']:.0%} of it"
         )
         for title in ("phases", "kinds"):
             cells = row[f"{title}_ms_per_step"].items()
@@ -614,6 +632,8 @@ def main() -> int:
         peak_section(device, toy)
         training_section(device, toy, sizes, work, args.compile)
         profile_section(device, toy, sizes[0], work)
+        if args.compile:
+            compiled_profile_section(device, toy, sizes[0], work)
         inference_section(device, toy, work, args.predict_images)
         demo_section(device, args.demo, work, toy, args.compile)
         projection_section(sizes, toy)
