@@ -298,7 +298,7 @@ def step_profile(data, spec, batch, steps, device, precision, compiled=False) ->
     epoch(0, 3)  # warm-up: cuDNN autotuning, allocator, optimiser state
     train_speed.sync(device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as profiler:
+    with profile(activities=activities, record_shapes=True) as profiler:
         started = time.perf_counter()
         epoch(1, steps)
         train_speed.sync(device)
@@ -322,24 +322,40 @@ def is_work(event) -> bool:
     return not (getattr(event, "is_user_annotation", False) or name.startswith(ANNOTATIONS))
 
 
+def caller_key(event) -> str:
+    """An operator with what called it and its input shapes: says *why* it runs (an add_ of a
+    [1, C, 1, 1] bias after a convolution, a cast of a concatenation for the next one)."""
+    chain, parent = [], event.cpu_parent
+    while parent is not None and len(chain) < 2:
+        chain.append(parent.name[:64])
+        parent = parent.cpu_parent
+    shapes = [list(shape) for shape in (getattr(event, "input_shapes", None) or []) if shape]
+    return f"{event.name} < {' < '.join(chain) or '-'} {shapes[:2]}"
+
+
 def step_times(events, averages, cuda: bool, wall: float, steps: int) -> dict:
     """The profile's device time (CPU time on a CPU) per step: by phase, by kind of operator,
-    of the costliest operators and of the costliest kernels; and the share of ``wall`` the
-    device was busy. Kernels count once each, under the operator that launched them."""
+    of the costliest operators (those beside the convolutions also by caller and input
+    shapes) and of the costliest kernels; and the share of ``wall`` the device was busy.
+    Kernels count once each, under the operator that launched them."""
     host = torch.autograd.DeviceType.CPU
     phases: dict[str, float] = {}
     kinds: dict[str, float] = {}
     operators: dict[str, float] = {}
+    callers: dict[str, float] = {}
     for event in events:
         if event.device_type != host or not is_work(event):
             continue
         seconds = (event.self_device_time_total if cuda else event.self_cpu_time_total) / 1e6
+        kind = operator_kind(event.name)
         for table, key in (
             (phases, step_phase(event)),
-            (kinds, operator_kind(event.name)),
+            (kinds, kind),
             (operators, event.name),
+            (callers, caller_key(event) if kind != "convolution" else None),
         ):
-            table[key] = table.get(key, 0.0) + seconds
+            if key is not None:
+                table[key] = table.get(key, 0.0) + seconds
     kernels = [r for r in averages if r.device_type != host and is_work(r)]
     # device busy: every kernel's time (also those no operator launched); CPU: operators' time
     busy = sum(r.self_device_time_total for r in kernels) / 1e6 if cuda else sum(phases.values())
@@ -354,6 +370,7 @@ def step_times(events, averages, cuda: bool, wall: float, steps: int) -> dict:
         "phases_ms_per_step": per_step(phases),
         "kinds_ms_per_step": per_step(kinds),
         "operators_ms_per_step": per_step(operators, 8),
+        "callers_ms_per_step": per_step(callers, 12),
         "kernels_ms_per_step": {
             r.key[:90]: 1e3 * r.self_device_time_total / 1e6 / steps for r in kernels
         },
@@ -397,6 +414,8 @@ def profile_rows(device, toy, size, work, batches, compiled: bool) -> dict:
             print(f"    {ms:8.3f} ms  {name}")
         for name, ms in row["kernels_ms_per_step"].items():
             print(f"    {ms:8.3f} ms  kernel {name}")
+        for name, ms in row["callers_ms_per_step"].items():
+            print(f"    {ms:8.3f} ms  by caller: {name[:150]}")
         out[f"batch{batch}"] = row
         if device.type == "cuda":
             torch.cuda.empty_cache()

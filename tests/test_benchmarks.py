@@ -48,6 +48,10 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
         # one total split two ways, within the wall time of the profiled steps
         assert sum(phases.values()) == pytest.approx(sum(kinds.values()))
         assert sum(phases.values()) <= 1.05 * row["ms_per_step"]
+        # the costliest beside the convolutions, each with its caller and input shapes
+        callers = row["callers_ms_per_step"]
+        assert 0 < sum(callers.values()) <= sum(phases.values()) - kinds["convolution"] + 1e-9
+        assert all(" < " in name and "convolution" not in name.split(" <")[0] for name in callers)
     inference = results["prediction and Grad-CAM"]
     assert inference["predict_images_per_s"] > 0 and inference["predict_network_images_per_s"] > 0
     assert set(results["demo run"]["dice"]) == {"tii1", "tii2", "lmi1", "lmi2"}
@@ -97,6 +101,12 @@ def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):
     )
     assert sum(row["kinds_ms_per_step"].values()) == pytest.approx(1.4)
     assert "Command Buffer Full" not in row["operators_ms_per_step"]
+    assert row["callers_ms_per_step"] == pytest.approx(
+        {
+            "aten::add_ < autograd::engine::evaluate_function: ConvolutionBackward0 []": 0.25,
+            "aten::_foreach_addcmul_ < Optimizer.step#Adadelta.step []": 0.15,
+        }
+    )
     assert row["busy"] == pytest.approx(2.8e-3 / 0.010)  # 2.8 ms of kernels in 10 ms
     assert list(row["kernels_ms_per_step"]) == [
         "sm90_xmma_fprop_implicit_gemm",
