@@ -256,8 +256,8 @@ OPERATOR_KINDS = (
 
 
 def operator_kind(name: str) -> str:
-    if name.startswith(("triton_", "## Call CompiledFxGraph")):
-        return "fused by Inductor"  # a compiled step's own kernels, and the call running them
+    if name.startswith("triton_"):
+        return "fused by Inductor"  # a compiled step's own kernels, launched from Python
     if not name.startswith("aten::"):
         return "framework"  # Python scopes, autograd bookkeeping
     for kind, fragments in OPERATOR_KINDS:
@@ -427,10 +427,10 @@ def inference_section(device, toy, work: Path, n: int | None = None):
     """A predict job of ``n`` test images x ten models at the workflow's thread count (and at
     twice it), the network's own forward rate, and Grad-CAM's rate."""
     spec = bench_spec(toy)
-    # by default enough images for eight of predict_regime's blocks (~93 at 512x512 with ten
+    # by default enough images for nine of predict_regime's blocks (~93 at 512x512 with ten
     # models), so that the figure is near the job's steady state: each block's maps are
     # compressed on threads while the device computes the next one (one block alone overlaps
-    # nothing); a real kidney job holds ~100 blocks
+    # nothing); a real kidney job holds ~100 blocks (a 20 % test side) to ~440 (90 %)
     side, models = (64, 3) if toy else (512, MODELS)
     n = n or (48 if toy else 768)
     store = random_store(work / "predict", n, side, side, 1)
@@ -622,17 +622,24 @@ def summary() -> None:
     save_results()
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text}")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--toy", action="store_true", help="toy sizes (the default on a CPU)")
     parser.add_argument(
-        "--compile", action="store_true", help="also time torch.compile (paths c and d)"
+        "--compile", action="store_true", help="also time and profile torch.compile"
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for gpu_check.json")
     parser.add_argument("--sizes", nargs="+", default=None, help="e.g. 512x512 (default: both)")
     parser.add_argument("--paths", nargs="+", default=None, help="training paths to time")
     parser.add_argument(
-        "--predict-images", type=int, default=None, help="test images of the predict job"
+        "--predict-images", type=positive, default=None, help="test images of the predict job"
     )
     parser.add_argument(
         "--demo", type=Path, default=None, help="demo split1.csv, store/, encoder.pth"

@@ -87,6 +87,7 @@ def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):
         operator("aten::add_", 0.5, backward),
         operator("aten::_foreach_addcmul_", 0.3, optimiser),
         operator("Command Buffer Full", 7.0),
+        SimpleNamespace(**vars(operator("Activity Buffer Request", 5.0)), activity_type="overhead"),
     ]
     averages = [
         kernel("sm90_xmma_fprop_implicit_gemm", 2.0, is_user_annotation=False),
@@ -94,6 +95,7 @@ def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):
         kernel("multi_tensor_apply_kernel", 0.3, is_user_annotation=False),
         kernel("Optimizer.step#Adadelta.step", 1.3, is_user_annotation=True),
         kernel("ProfilerStep#3", 4.0),  # a torch without the flag: known by its name
+        kernel("Optimizer.zero_grad#Adadelta.zero_grad", 0.2),
     ]
     row = gpu_check.step_times(events, averages, cuda=True, wall=0.010, steps=2)
     assert row["phases_ms_per_step"] == pytest.approx(
