@@ -5,7 +5,9 @@
    PyTorch loop with a standard DataLoader, (b) the workflow's step at batch 2 (data on the
    device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
    fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams;
-   d_streamed: the same with the data read from the store per batch, as on a smaller GPU);
+   d_streamed: the same with the data read from the store per batch, as on a smaller GPU;
+   d_up16: the same with the decoder's upsampling in bf16 instead of autocast's fp32, an
+   experiment, also compiled with --compile);
 3. where a training step's device time goes (profiled): by phase, by kind of operator, and the
    top operators and kernels, eager at batch 2 and at the filling batch, and with --compile
    the compiled step at the filling batch;
@@ -22,20 +24,25 @@ everything runs at toy size on the CPU, so CI exercises the script.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 import tempfile
 import time
 import traceback
+import types
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 import train_speed  # bench/ is this script's folder, so its siblings import directly
 from synthetic import random_store, split_manifest
 
+from synergyseg import model as model_module
 from synergyseg.atomic import write_text
 from synergyseg.cam import model_cams
 from synergyseg.checkpoints import load_checkpoint
@@ -106,11 +113,52 @@ def new_lane(spec: ModelSpec, device, seed: int) -> Lane:
     return Lane(model, adadelta(model, device), device)
 
 
+@contextlib.contextmanager
+def upsampling_in_own_dtype():
+    """The network with its nearest x2 upsampling in the tensor's own dtype, not autocast's.
+
+    On CUDA autocast runs ``upsample_nearest2d`` in fp32, so each decoder concatenation comes
+    out fp32 and is cast to bf16 for the next convolution and back in the backward pass (the
+    profile's "by caller" lines). Nearest upsampling copies values, so the forward pass is the
+    same either way. An experiment of this benchmark, not the workflow's model: while the
+    context is open, ``synergyseg.model`` sees a copy of ``torch.nn.functional`` whose
+    ``interpolate`` leaves autocast off for nearest upsampling.
+    """
+
+    def interpolate(tensor, *args, mode="nearest", **kwargs):
+        if mode != "nearest":
+            return F.interpolate(tensor, *args, mode=mode, **kwargs)
+        with torch.autocast(tensor.device.type, enabled=False):
+            return F.interpolate(tensor, *args, mode=mode, **kwargs)
+
+    functional = types.ModuleType("functional_with_own_dtype_upsampling")
+    functional.__dict__.update(F.__dict__)
+    functional.interpolate = interpolate
+    with mock.patch.object(model_module, "F", functional):
+        yield
+
+
 def lanes_rate(
-    data, spec, models, batch, steps, device, graphs, precision, streams=True, compiled=False
+    data,
+    spec,
+    models,
+    batch,
+    steps,
+    device,
+    graphs,
+    precision,
+    streams=True,
+    compiled=False,
+    own_dtype_upsampling=False,
 ):
     """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch);
-    ``compiled`` runs each network through torch.compile (as ``train.compile`` does)."""
+    ``compiled`` runs each network through torch.compile (as ``train.compile`` does),
+    ``own_dtype_upsampling`` keeps upsampling out of fp32 (:func:`upsampling_in_own_dtype`)."""
+    if own_dtype_upsampling:
+        with upsampling_in_own_dtype():
+            return lanes_rate(
+                data, spec, models, batch, steps, device, graphs, precision, streams, compiled
+            )
     autocast = autocast_factory(device, precision, graphs)
     lanes = []
     for k in range(models):
@@ -168,9 +216,10 @@ def training_section(device, toy, sizes, work: Path, compile_too: bool):
 
 
 def training_at(
-    size: str, device, toy: bool, work: Path, compile_too: bool, streamed_too: bool
+    size: str, device, toy: bool, work: Path, compile_too: bool, first_size: bool
 ) -> dict:
-    """Paths (a) to (d) at one slice size, on the same synthetic data."""
+    """Paths (a) to (d) at one slice size, on the same synthetic data; at the first size also
+    d_streamed and the experiments (``_up16``: upsampling in bf16)."""
     spec = bench_spec(toy)
     precision = resolve_precision("auto", device)
     cuda = device.type == "cuda"
@@ -220,7 +269,7 @@ def training_at(
         print(f"  d: peak GPU memory {rows['d_peak_gb']:.1f} GB for {models} models")
     if cuda:
         measure("d1", lanes(models, 2, steps, streams=False))  # graphs replayed on one stream
-    if cuda and streamed_too:
+    if cuda and first_size:
         # data too large for the device (a smaller GPU): read from the store per batch into
         # page-locked memory, stepping eagerly
         streamed = TrainingData(SliceStore(store), np.arange(64), device, resident=False)
@@ -228,14 +277,28 @@ def training_at(
             "d_streamed",
             lambda: lanes_rate(streamed, spec, models, 2, steps, device, False, precision),
         )
-    if compile_too:
+    if first_size:  # the same ten models with their upsampling in bf16, not fp32
         measure(
-            "c_compiled",
-            lambda: lanes_rate(data, spec, 1, fill, steps, device, False, precision, True, True),
+            "d_up16",
+            lambda: lanes_rate(
+                data, spec, models, 2, steps, device, cuda, precision, own_dtype_upsampling=True
+            ),
+        )
+    for up16 in (False, True) if first_size else (False,):
+        if not compile_too:
+            break
+        suffix = "_up16" if up16 else ""
+        measure(
+            f"c_compiled{suffix}",
+            lambda up16=up16: lanes_rate(
+                data, spec, 1, fill, steps, device, False, precision, True, True, up16
+            ),
         )
         measure(
-            "d_compiled",
-            lambda: lanes_rate(data, spec, models, 2, steps, device, cuda, precision, True, True),
+            f"d_compiled{suffix}",
+            lambda up16=up16: lanes_rate(
+                data, spec, models, 2, steps, device, cuda, precision, True, True, up16
+            ),
         )
     if cuda:
         print(f"  peak GPU memory so far {torch.cuda.max_memory_allocated(device) / 1e9:.1f} GB")

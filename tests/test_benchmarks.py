@@ -41,6 +41,8 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
         rows = results["training"][size]
         assert all(rows[path]["images_per_s"] > 0 for path in "abcd"), rows
         assert 0 < rows["c"]["mfu"] < 1
+    assert results["training"]["64x64"]["d_up16"]["images_per_s"] > 0  # the first size only
+    assert "d_up16" not in results["training"]["96x64"]
     for row in results["training profile"].values():  # batch 2 and the filling batch
         phases, kinds = row["phases_ms_per_step"], row["kinds_ms_per_step"]
         assert set(phases) == {"forward", "backward", "optimiser"}
@@ -115,3 +117,47 @@ def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):
         "vectorized_elementwise_kernel",
         "multi_tensor_apply_kernel",
     ]
+
+
+def test_upsampling_in_own_dtype_changes_no_value(monkeypatch):
+    """The benchmark's experiment swaps the model's upsampling for one outside autocast's fp32
+    policy (a CUDA policy); the network must compute the same numbers, forward and backward,
+    and the bilinear upsampling of the logits must pass through untouched."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    gpu_check = importlib.import_module("gpu_check")
+    from synergyseg import model as model_module
+    from synergyseg.lanes import pixel_loss
+    from synergyseg.model import ModelSpec, VGGUNet
+
+    torch.manual_seed(0)
+    network = VGGUNet(ModelSpec("default", 0.125))
+    images = torch.rand(2, 3, 32, 48)
+    masks = (torch.rand(2, 32, 48) > 0.5).long()
+
+    def run():
+        network.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = network(images)
+            loss = pixel_loss(network, images, masks)
+        loss.backward()
+        return logits, [p.grad.clone() for p in network.parameters()]
+
+    calls = []  # (mode, autocast on?) of every upsampling the network asks for
+    interpolate = torch.nn.functional.interpolate
+
+    def spy(tensor, *args, **kwargs):
+        calls.append((kwargs.get("mode"), torch.is_autocast_enabled("cpu")))
+        return interpolate(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "interpolate", spy)
+    logits, grads = run()
+    assert set(calls) == {("nearest", True), ("bilinear", True)}
+    calls.clear()
+    original = model_module.F
+    with gpu_check.upsampling_in_own_dtype():
+        assert model_module.F is not original
+        patched_logits, patched_grads = run()
+    assert model_module.F is original  # put back when the context closes
+    assert set(calls) == {("nearest", False), ("bilinear", True)}
+    assert torch.equal(patched_logits, logits)
+    assert all(torch.equal(a, b) for a, b in zip(patched_grads, grads, strict=True))
