@@ -4,6 +4,7 @@ safe checkpoints, history, seeds, the data feed and the monitoring sample."""
 from __future__ import annotations
 
 import pickle
+import shutil
 import warnings
 
 import numpy as np
@@ -16,7 +17,7 @@ from synergyseg.checkpoints import load_checkpoint
 from synergyseg.config import TRAINING_OPTIONS
 from synergyseg.errors import InputDataError
 from synergyseg.model import ModelSpec
-from synergyseg.store import SliceStore
+from synergyseg.store import SliceStore, StoreWriter
 from synergyseg.train import (
     TrainingDivergedError,
     TrainSpec,
@@ -242,6 +243,46 @@ def test_stale_resume_state_is_ignored_when_settings_or_split_change(
     ran = []
     train_model(SPEC, changed, tiny_store, out, history, on_epoch_end=ran.append)
     assert ran == [1, 2, 3]
+
+
+def test_a_resume_state_is_not_continued_on_new_pixels_or_by_other_code(
+    tiny_split, tiny_store, tmp_path
+):
+    """Re-slicing (another CT window) keeps the split file as it was, and a code fix re-runs
+    the job through its code inputs: either way the half-trained state belongs to the old
+    pixels or the old code and must not be continued."""
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store, store)
+    split = store / tiny_split.name
+    out, history = tmp_path / "rep1.pt", tmp_path / "h.csv"
+    with pytest.raises(Killed):
+        train_model(SPEC, split, store, out, history, on_epoch_end=kill_after(1))
+    old = SliceStore(store)
+    images, masks = old.images(range(len(old))), old.masks(range(len(old)))
+    with StoreWriter(store, old.height, old.width, old.channels) as writer:
+        writer.append(255 - images, masks)  # the same slices in another window
+    ran = []
+    train_model(SPEC, split, store, out, history, on_epoch_end=ran.append)
+    assert ran == [1, 2, 3]
+
+    module = tmp_path / "lanes.py"
+    module.write_text("STEP = 1\n")
+    out = tmp_path / "rep2.pt"
+    with pytest.raises(Killed):
+        train_model(
+            SPEC, split, store, out, history, on_epoch_end=kill_after(1), code_files=[module]
+        )
+    module.write_text("STEP = 2\n")  # a fix to the training code
+    ran = []
+    train_model(SPEC, split, store, out, history, on_epoch_end=ran.append, code_files=[module])
+    assert ran == [1, 2, 3]
+    with pytest.raises(Killed):
+        train_model(
+            SPEC, split, store, out, history, on_epoch_end=kill_after(1), code_files=[module]
+        )
+    ran = []  # the same pixels and code: continued
+    train_model(SPEC, split, store, out, history, on_epoch_end=ran.append, code_files=[module])
+    assert ran == [2, 3]
 
 
 def test_a_state_saved_on_a_gpu_resumes_on_the_cpu_to_the_same_weights(

@@ -19,6 +19,11 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_text(text: str) -> str:
+    """Hex SHA-256 of a string (UTF-8)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def verify(path: str | Path, sha256: str | None) -> str:
     """``path``'s SHA-256; raise unless it starts with ``sha256`` (a full hash or a prefix)
     when one is given."""

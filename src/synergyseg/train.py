@@ -37,7 +37,7 @@ import torch
 from synergyseg import __version__
 from synergyseg.arithmetic import strict_fp32
 from synergyseg.atomic import atomic_path, remove_stale_temporaries, write_csv
-from synergyseg.checksums import sha256_of
+from synergyseg.checksums import sha256_of, sha256_text
 from synergyseg.config import TRAINING_OPTIONS
 from synergyseg.errors import InputDataError
 from synergyseg.lanes import (
@@ -51,6 +51,7 @@ from synergyseg.lanes import (
 )
 from synergyseg.model import ModelSpec, build_model
 from synergyseg.seeds import regime_seed
+from synergyseg.store import IMAGES, MASKS
 from synergyseg.training_data import TrainingData, epoch_batches, monitor_positions
 from synergyseg.weights import load_state_dict, safe_load
 
@@ -155,23 +156,53 @@ def resume_path(out: str | Path) -> Path:
 
 
 def resume_key(
-    spec: TrainSpec, split_sha256: str, weights_sha256: str | None, precision: str
+    spec: TrainSpec,
+    split_sha256: str,
+    weights_sha256: str | None,
+    precision: str,
+    store: dict | None = None,
+    code_sha256: str | None = None,
 ) -> dict:
     """What a resume file must match: the settings, the exact inputs (split and weights, by
-    their SHA-256, computed once per job: the ImageNet file is 528 MB) and the arithmetic the
-    device resolved (``auto`` is bf16 on one GPU and fp32 on an older one a retry may land on:
-    a model is trained in one precision, start to end). Fixed-step epochs also carry the
-    data order they follow: since 2026-11-27 one stream across epochs, so a state saved under
-    the earlier per-epoch sampling is not continued in the new order."""
+    their SHA-256, computed once per job: the ImageNet file is 528 MB; the slice store by
+    :func:`store_identity`), the training code (``code_sha256``, :func:`code_digest`) and the
+    arithmetic the device resolved (``auto`` is bf16 on one GPU and fp32 on an older one a
+    retry may land on: a model is trained in one precision, start to end). Fixed-step epochs
+    also carry the data order they follow: since 2026-11-27 one stream across epochs, so a
+    state saved under the earlier per-epoch sampling is not continued in the new order."""
     key = {
         "spec": spec.as_dict(),
         "split_sha256": split_sha256,
         "weights_sha256": weights_sha256 if spec.init == "tii" else None,
         "precision": precision,
+        "store": store,
+        "code_sha256": code_sha256,
     }
     if spec.steps_per_epoch is not None:
         key["data_order"] = "one stream across epochs"
     return key
+
+
+def store_identity(store_dir: str | Path) -> dict:
+    """The slice store as a resume file must find it: each file's size and modification time.
+
+    Re-slicing (another CT window, a mended mask) publishes new files under the same split, so
+    a state trained on the old pixels must not be continued on the new ones. Hashing the store
+    at every job start would read ~12 GB for the kidney; a new file has a new time. A store
+    copied without its times only costs the epochs of an unfinished job."""
+    identity = {}
+    for name in (IMAGES, MASKS):
+        stat = (Path(store_dir) / name).stat()
+        identity[name] = [stat.st_size, stat.st_mtime_ns]
+    return identity
+
+
+def code_digest(paths: Sequence[str | Path] | None) -> str | None:
+    """One SHA-256 over the contents of the package modules a training job runs (the rule's
+    code inputs), in the order given: a state trained by other code is not continued."""
+    if not paths:
+        return None
+    return sha256_text("".join(sha256_of(path) for path in paths))
 
 
 @dataclass
@@ -279,10 +310,12 @@ def train_models(
     cuda_graphs: bool = True,
     compile_model: bool = False,
     on_epoch_end: Callable[[int], None] | None = None,
+    code_files: Sequence[str | Path] | None = None,
 ) -> list[list[dict]]:
     """Train the models ``specs`` side by side; write each ``outs[i]`` and ``history_csvs[i]``.
 
-    ``weights`` are the pretrained encoder weights of the TII models. Returns each history.
+    ``weights`` are the pretrained encoder weights of the TII models; ``code_files`` the
+    modules the job runs, which key its resume files. Returns each history.
     """
     if not (len(specs) == len(outs) == len(history_csvs)) or not specs:
         raise ValueError("give one output and one history file per model spec")
@@ -297,8 +330,9 @@ def train_models(
     pretrained = load_state_dict(weights) if needs_weights and weights else None
     split_sha = sha256_of(split_csv)
     weights_sha = sha256_of(weights) if pretrained is not None else None
+    store, code_sha = store_identity(store_dir), code_digest(code_files)
     jobs = [
-        Job(s, Path(o), Path(h), resume_key(s, split_sha, weights_sha, precision))
+        Job(s, Path(o), Path(h), resume_key(s, split_sha, weights_sha, precision, store, code_sha))
         for s, o, h in zip(specs, outs, history_csvs, strict=True)
     ]
     for job in jobs:  # a job killed while saving leaves ~150 MB per model behind, hidden

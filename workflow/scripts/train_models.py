@@ -34,4 +34,5 @@ train_models(
     threads=snakemake.threads,
     cuda_graphs=bool(snakemake.resources.cuda_graphs),
     compile_model=bool(snakemake.resources.compile_model),
+    code_files=list(snakemake.input.code),
 )
