@@ -103,3 +103,30 @@ def test_an_incomplete_prediction_file_is_never_left_behind(tmp_path):
         archive.writestr("slice_ids.npy", b"")
     with pytest.raises(InputDataError, match="old.npz"):
         PredictionReader(tmp_path / "old.npz")
+
+
+def test_a_prediction_file_that_does_not_fit_its_ids_or_is_damaged_is_named(tmp_path, rng):
+    """Maps are scored by position: a file with more maps than ids, or stored column-major
+    (as ``np.savez`` writes a Fortran-ordered array), would be scored silently against other
+    slices or scrambled pixels; a damaged one used to fail with zlib's message alone."""
+    ids = np.array([f"s{i:02d}" for i in range(11)])
+    probs = rng.integers(0, 256, (14, 64, 64), dtype=np.uint8)
+    np.savez(tmp_path / "more.npz", slice_ids=ids, probs=probs)
+    with pytest.raises(InputDataError, match="more.npz: holds 14 maps for 11 slice ids"):
+        PredictionReader(tmp_path / "more.npz")
+    np.savez(tmp_path / "fortran.npz", slice_ids=ids, probs=np.asfortranarray(probs[:11]))
+    with pytest.raises(InputDataError, match="fortran.npz: .*Fortran-ordered"):
+        PredictionReader(tmp_path / "fortran.npz")
+
+    smooth = np.add.outer(np.arange(64), np.arange(64)).astype(np.uint8)  # compresses
+    path = tmp_path / "rep1.npz"
+    with PredictionWriter(path, ids, 64, 64) as writer:
+        writer.write(np.stack([smooth + k for k in range(11)]))
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo("probs.npy")
+    data = bytearray(path.read_bytes())
+    data[member.header_offset + 60 + member.compress_size // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    reader = PredictionReader(path)  # the header still reads
+    with pytest.raises(InputDataError, match="rep1.npz: is corrupt at map"):
+        list(reader.blocks(4))

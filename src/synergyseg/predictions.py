@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,16 +84,25 @@ class PredictionReader:
             with zipfile.ZipFile(self.path) as archive, archive.open("slice_ids.npy") as member:
                 self.slice_ids = np.lib.format.read_array(member, allow_pickle=False).astype(str)
                 self.shape = self._probs_shape(archive)
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        except (OSError, KeyError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as err:
             raise InputDataError(self.path, f"is not a readable prediction file ({err})") from err
+        if self.shape[0] != len(self.slice_ids):  # maps would be scored against other slices
+            raise InputDataError(
+                self.path,
+                f"holds {self.shape[0]} maps for {len(self.slice_ids)} slice ids: "
+                "not a prediction file this workflow wrote; delete it to predict again",
+            )
 
     @staticmethod
     def _probs_shape(archive: zipfile.ZipFile) -> tuple[int, ...]:
         with archive.open("probs.npy") as member:
             np.lib.format.read_magic(member)
-            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-        if dtype != np.uint8 or len(shape) != 3:
-            raise ValueError(f"probs must be uint8 (N, H, W), found {dtype} {shape}")
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
+        if dtype != np.uint8 or len(shape) != 3 or fortran_order:
+            layout = "Fortran-ordered " if fortran_order else ""
+            raise ValueError(
+                f"probs must be C-ordered uint8 (N, H, W), found {layout}{dtype} {shape}"
+            )
         return tuple(shape)
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
@@ -104,7 +114,13 @@ class PredictionReader:
             np.lib.format.read_array_header_1_0(member)
             for start in range(0, n, max(1, size)):
                 count = min(size, n - start)
-                data = member.read(count * per_map)
+                try:
+                    data = member.read(count * per_map)
+                except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as err:
+                    # a damaged file surfaces only here, minutes into a scoring job
+                    raise InputDataError(
+                        self.path, f"is corrupt at map {start} ({err}); delete it to predict again"
+                    ) from err
                 if len(data) != count * per_map:
                     raise InputDataError(self.path, "prediction file is truncated")
                 yield np.frombuffer(data, dtype=np.uint8).reshape(count, height, width)
