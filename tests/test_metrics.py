@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from synergyseg.metrics import image_metrics
+from synergyseg.metrics import binary_mask_metrics, image_metrics
 
 
 def random_predictions(rng, n=20, size=32):
@@ -79,3 +79,22 @@ def test_bad_inputs_are_refused():
         image_metrics(np.zeros((1, 2, 2)), np.zeros((1, 2, 2), bool))
     with pytest.raises(ValueError, match="differ in shape"):
         image_metrics(np.zeros((1, 2, 2), np.uint8), np.zeros((1, 2, 3), bool))
+
+
+def test_binary_masks_score_to_the_bit_as_maps_of_0_and_255(rng):
+    """The synergy combinations are binary masks: their counts-only scoring must give exactly
+    the table of the histogram path on the same masks as 0/255 maps, AUROC included, and the
+    same undefined values (empty reference, all-reference, empty prediction)."""
+    predicted = rng.random((40, 24, 20)) < 0.3
+    truth = rng.random((40, 24, 20)) < rng.random((40, 1, 1))
+    truth[0], truth[1], predicted[2] = False, True, False  # the undefined cases
+    predicted[3], predicted[4] = truth[3], ~truth[4]  # perfect, and all wrong
+    fast = binary_mask_metrics(predicted, truth)
+    slow = image_metrics(predicted.astype(np.uint8) * np.uint8(255), truth)
+    assert fast.equals(slow)  # same columns, dtypes and values, NaN where NaN
+    assert np.isnan(fast.loc[0, ["auroc", "dice"]].to_numpy(float)).all()
+    assert np.isnan(fast.loc[1, "specificity"]) and np.isnan(fast.loc[2, "precision"])
+    assert fast.loc[3, "auroc"] == 1.0 and fast.loc[4, "auroc"] == 0.0
+    pairs = zip(predicted[5:], truth[5:], strict=True)
+    sklearn = [roc_auc_score(t.ravel(), p.ravel()) for p, t in pairs]
+    np.testing.assert_allclose(fast["auroc"][5:], sklearn, rtol=0, atol=1e-12)

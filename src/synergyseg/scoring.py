@@ -3,9 +3,10 @@
 One CPU job per regime reads the regime's prediction files in lockstep with the reference
 masks from the slice store, a block of images at a time, and writes one metric table per
 model plus the regime's synergy table (union and intersection of TII and LMI, Fig 6). Peak
-memory is a block's maps for every model, whatever the number of test images; the synergy of
-every regime costs only the few boolean operations on masks already in memory, so every regime
-gets it (the tables show the selected split's; the others show how much synergy varies).
+memory is a block's maps for every model, whatever the number of test images. The synergy
+combinations are binary masks made from maps already in memory and scored from their counts
+alone, about a third of the job's CPU (``bench/synergy_scoring.py``), so every regime gets
+them (the tables show the selected split's; the others show how much synergy varies).
 """
 
 from __future__ import annotations

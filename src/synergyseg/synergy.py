@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from synergyseg.masks import replicate_intersection
-from synergyseg.metrics import image_metrics
+from synergyseg.metrics import binary_mask_metrics
 
 SYNERGY_METRICS = ("dice", "sensitivity", "specificity")
 COMBINATIONS = (
@@ -45,7 +45,7 @@ SINGLES = {
 
 def mask_metrics(masks: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
     """Per-image metrics of binary masks (N, H, W), scored like a model's predictions."""
-    return image_metrics(np.asarray(masks).astype(np.uint8) * np.uint8(255), truth)
+    return binary_mask_metrics(masks, truth)
 
 
 def _binary_metrics(masks_pred: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
