@@ -5,7 +5,9 @@ from __future__ import annotations
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from synergyseg.errors import InputDataError
 from synergyseg.predictions import PredictionReader, PredictionWriter
@@ -130,3 +132,56 @@ def test_a_prediction_file_that_does_not_fit_its_ids_or_is_damaged_is_named(tmp_
     reader = PredictionReader(path)  # the header still reads
     with pytest.raises(InputDataError, match="rep1.npz: is corrupt at map"):
         list(reader.blocks(4))
+
+
+def test_each_model_predicts_into_its_own_file_in_test_side_order(tmp_path, rng, monkeypatch):
+    """``predict_regime`` against a plain forward pass written out by hand: model i's maps
+    in output i, in the manifest's test order (not the store's), across block boundaries
+    (blocks of 3 test images here), each map round(255 · softmax) of the upsampled logits."""
+    from synergyseg import predict
+    from synergyseg.model import ModelSpec, VGGUNet
+
+    n, height, width = 9, 32, 48
+    images = rng.integers(0, 256, (n, height, width, 3), dtype=np.uint8)
+    with StoreWriter(tmp_path / "store", height, width, 3) as writer:
+        writer.append(images, np.zeros((n, height, width), np.uint8))
+    order = [7, 2, 5, 0, 8, 3, 1]  # the test side, in an order of its own; rows 4, 6 train
+    split = pd.DataFrame(
+        {
+            "slice_id": [f"s{row}" for row in order] + ["s4", "s6"],
+            "row": order + [4, 6],
+            "label": "a",
+            "subset": ["test"] * len(order) + ["train"] * 2,
+        }
+    )
+    split.to_csv(tmp_path / "split.csv", index=False)
+    checkpoints, networks = [], []
+    for k in range(3):
+        torch.manual_seed(k)
+        network = VGGUNet(ModelSpec("default", 0.125)).eval()
+        meta = {"spec": {"model": {"variant": "default", "width": 0.125}}, "precision": "fp32"}
+        torch.save({"state_dict": network.state_dict(), "meta": meta}, tmp_path / f"m{k}.pt")
+        checkpoints.append(tmp_path / f"m{k}.pt")
+        networks.append(network)
+    per_image = height * width * (3 + len(checkpoints))
+    monkeypatch.setattr(predict, "BLOCK_BYTES", 3 * per_image)  # blocks of 3 test images
+    outs = [tmp_path / f"pred{k}.npz" for k in range(3)]
+    predict.predict_regime(
+        checkpoints, tmp_path / "split.csv", tmp_path / "store", outs, batch_size=2
+    )
+
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = (torch.from_numpy(images[order]).permute(0, 3, 1, 2).float() / 255 - mean) / std
+    for network, out in zip(networks, outs, strict=True):
+        with torch.no_grad():
+            logits = torch.nn.functional.interpolate(
+                network(x), size=(height, width), mode="bilinear", align_corners=False
+            )
+        expected = (torch.softmax(logits.double(), dim=1)[:, 1] * 255).numpy()
+        with np.load(out) as data:
+            assert data["slice_ids"].tolist() == [f"s{row}" for row in order]
+            maps = data["probs"].astype(float)
+        # one level at most, where float32 and float64 round a value near .5 differently
+        assert np.abs(maps - np.round(expected)).max() <= 1
+        assert np.mean(maps != np.round(expected)) < 1e-3
