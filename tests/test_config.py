@@ -139,3 +139,28 @@ def test_whole_numbers_written_as_decimals_are_named(edit, key):
     assert problem is not None and problem.key == key, problem
     assert "is not of type 'integer'" in str(problem)
     assert schema_problem(load("demo.yaml"), SCHEMA) is None
+
+
+@pytest.mark.parametrize("configfile", ["demo.yaml", "config.yaml"])
+def test_every_report_caption_renders_with_the_shipped_configs(configfile):
+    """Report captions are Jinja templates over the config: a key renamed in the schema, or a
+    typo, would only show when a finished run builds its report. Rendered strictly here, the
+    way ``snakemake --report`` renders them, for every dataset."""
+    import types
+
+    import jinja2
+
+    config = yaml.safe_load((ROOT / "config" / configfile).read_text())
+    validate(config, str(ROOT / "config" / "schema.yaml"), set_default=True)
+    captions = sorted((ROOT / "report").rglob("*.rst"))
+    assert len(captions) > 15
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    for dataset in config["datasets"]:
+        snakemake = types.SimpleNamespace(
+            config=config, wildcards=types.SimpleNamespace(dataset=dataset)
+        )
+        for caption in captions:
+            text = environment.from_string(caption.read_text()).render(snakemake=snakemake)
+            assert "{{" not in text and "{%" not in text, caption
+    for caption in captions:  # the train:test share is the config's, given once, in workflow.rst
+        assert caption.name == "workflow.rst" or "80:20" not in caption.read_text(), caption

@@ -186,7 +186,7 @@ def write_study_tables(
 ) -> None:
     """Every statistics table for all datasets, from ``<stats_dir>/<regime>/*.csv`` and
     ``<stats_dir>/split_selection.csv``, into ``out_dir`` as CSV and Markdown.
-    ``test_fractions[dataset]`` is the test share of its 80:20 splits."""
+    ``test_fractions[dataset]`` is the test share of its random splits."""
     out = Path(out_dir)
     splits = [r for r in regime_order(regimes) if SPLIT_REGIME.match(r)]
     depletions = [r for r in regime_order(regimes) if DEPLETION_REGIME.match(r)]
@@ -205,16 +205,16 @@ def write_study_tables(
         record.insert(0, "dataset", dataset)
         selections.append(record)
     pd_sel = pd.concat(selections, ignore_index=True)
-    write_table(pd_sel, out / "split_selection", "Split selection: † marks per 80:20 split")
+    write_table(pd_sel, out / "split_selection", "Split selection: † marks per random split")
 
     table1_tests = {d: tests_all[d][selected[d]] for d in stats_dirs}
-    write_table(summary_table(table1_tests), out / "table1", "Table 1: selected 80:20 split")
+    write_table(summary_table(table1_tests), out / "table1", "Table 1: selected random split")
     for dataset in stats_dirs:
         per_split = {f"Set {r.removeprefix('split')}": tests_all[dataset][r] for r in splits}
         write_table(
             summary_table(per_split, daggers_on=("median",), stars=False),
             out / f"table_s1_{dataset}",
-            f"Table S1 ({dataset}): every 80:20 split",
+            f"Table S1 ({dataset}): every random split",
         )
     write_table(
         table2(table1_tests, settings.high_score, settings.practical_difference),
