@@ -21,6 +21,7 @@ from synergyseg.store import SliceStore, StoreWriter
 from synergyseg.train import (
     TrainingDivergedError,
     TrainSpec,
+    progress_path,
     resolve_precision,
     resume_key,
     resume_path,
@@ -285,6 +286,21 @@ def test_a_resume_state_is_not_continued_on_new_pixels_or_by_other_code(
     assert ran == [2, 3]
 
 
+def test_a_killed_job_leaves_its_progress_but_no_history_that_looks_finished(
+    tiny_split, tiny_store, tmp_path
+):
+    """The declared history is written with the checkpoint; the epochs so far go to a
+    progress file beside it, to watch a job, which is gone once the model is done."""
+    out, history = tmp_path / "rep1.pt", tmp_path / "rep1.history.csv"
+    with pytest.raises(Killed):
+        train_model(SPEC, tiny_split, tiny_store, out, history, on_epoch_end=kill_after(2))
+    assert not history.exists() and not out.exists()
+    assert pd.read_csv(progress_path(out))["epoch"].tolist() == [1, 2]
+    train_model(SPEC, tiny_split, tiny_store, out, history)
+    assert pd.read_csv(history)["epoch"].tolist() == [1, 2, 3]
+    assert not progress_path(out).exists() and not resume_path(out).exists()
+
+
 def test_a_state_saved_on_a_gpu_resumes_on_the_cpu_to_the_same_weights(
     tiny_split, tiny_store, tmp_path
 ):
@@ -479,5 +495,6 @@ def test_a_diverging_loss_stops_the_job_keeps_the_last_good_state_and_no_checkpo
     kept = torch.load(resume_path(outs[0]), weights_only=True)
     assert kept["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
-    assert len(pd.read_csv(histories[0])) == 1  # the history ends at the last good epoch
+    assert not any(p.exists() for p in histories)  # written with the checkpoints only
+    assert len(pd.read_csv(progress_path(outs[0]))) == 1  # ends at the last good epoch
     assert torch.load(resume_path(outs[1]), weights_only=True)["epoch"] == 2

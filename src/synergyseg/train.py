@@ -155,6 +155,14 @@ def resume_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".resume.pt")
 
 
+def progress_path(out: str | Path) -> Path:
+    """The history so far of an unfinished model, rewritten after every epoch to watch a job;
+    the declared ``history.csv`` is written only with the checkpoint, so that a killed job
+    leaves no output that looks finished."""
+    out = Path(out)
+    return out.with_name(out.stem + ".progress.csv")
+
+
 def resume_key(
     spec: TrainSpec,
     split_sha256: str,
@@ -336,7 +344,7 @@ def train_models(
         for s, o, h in zip(specs, outs, history_csvs, strict=True)
     ]
     for job in jobs:  # a job killed while saving leaves ~150 MB per model behind, hidden
-        for path in (job.out, job.state_file, job.history_csv):
+        for path in (job.out, job.state_file, job.history_csv, progress_path(job.out)):
             for stale in remove_stale_temporaries(path):
                 log.info("removed %s, left by a job killed while writing", stale)
     for job in jobs:
@@ -422,7 +430,7 @@ def train_models(
             lane.history.append(row)
             lane.next_epoch = epoch + 1
             _save_state(job)
-            write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), job.history_csv)
+            write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), progress_path(job.out))
         log.info(
             "epoch %d/%d  %d model(s)  train loss %s  %.1f images/s in all  %.1fs",
             epoch,
@@ -443,6 +451,7 @@ def train_models(
     # resume files are what spares the finished models their training
     for job in jobs:
         job.state_file.unlink(missing_ok=True)
+        progress_path(job.out).unlink(missing_ok=True)
     return [job.lane.history for job in jobs]
 
 
@@ -463,7 +472,7 @@ def _write_checkpoint(job: Job, weights, device, precision, n_train, n_monitor, 
             "models_in_job": n_models,
         },
     }
-    # also when a resumed job had no epoch left to run (Snakemake deletes logs before a job)
+    # with the checkpoint, not before: a history of every epoch marks a finished model
     write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), job.history_csv)
     with atomic_path(job.out, durable=True) as tmp:
         torch.save(checkpoint, tmp)
