@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -129,6 +131,43 @@ def test_durable_outputs_reach_the_disk_before_and_after_their_rename(tmp_path, 
     synced.clear()
     atomic.write_text("x", tmp_path / "a.txt")
     assert synced == []  # ordinary outputs skip it: tens of thousands of small files
+
+
+def test_a_directory_output_is_never_left_half_replaced(tmp_path, monkeypatch):
+    """An extracted ISIC part is a folder of gigabytes: replacing it must never leave a
+    half-deleted old one under its name, and what a killed writer left is cleared."""
+    import os
+
+    from synergyseg import atomic
+
+    target = tmp_path / "part"
+    with atomic.atomic_directory(target) as tmp:
+        (tmp / "old.txt").write_text("old")
+    stale = tmp_path / ".part.abc123"  # a writer killed outright, mid-extraction
+    stale.mkdir()
+    (stale / "half.jpg").write_text("x")
+    with atomic.atomic_directory(target) as tmp:
+        assert not stale.exists()  # cleared before the new writer starts
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part"]
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+
+    real_replace, calls = os.replace, []
+
+    def replace(source, destination):  # the job dies between the two renames
+        calls.append(destination)
+        if Path(destination) == target and len(calls) == 2:
+            raise KeyboardInterrupt
+        real_replace(source, destination)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt), atomic.atomic_directory(target) as tmp:
+        (tmp / "newer.txt").write_text("newer")
+    assert not target.exists()  # absent, so a rerun makes it; never a half-deleted old one
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    with atomic.atomic_directory(target) as tmp:
+        (tmp / "newest.txt").write_text("newest")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part"]  # the aside copy cleared
 
 
 def write_nifti(path, array, spacing=(0.8, 0.8, 3.0), origin=(0.0, 0.0, 0.0)):

@@ -166,10 +166,13 @@ def test_each_model_predicts_into_its_own_file_in_test_side_order(tmp_path, rng,
     per_image = height * width * (3 + len(checkpoints))
     monkeypatch.setattr(predict, "BLOCK_BYTES", 3 * per_image)  # blocks of 3 test images
     outs = [tmp_path / f"pred{k}.npz" for k in range(3)]
+    stale = tmp_path / ".pred1.npz.k2j4.npz"  # left by a job killed outright while writing
+    stale.write_bytes(b"half a file")
     predict.predict_regime(
         checkpoints, tmp_path / "split.csv", tmp_path / "store", outs, batch_size=2
     )
 
+    assert not stale.exists()
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     x = (torch.from_numpy(images[order]).permute(0, 3, 1, 2).float() / 255 - mean) / std

@@ -61,12 +61,16 @@ def atomic_path(
 
 def remove_stale_temporaries(path: str | Path) -> list[Path]:
     """Delete what a writer killed outright (SIGKILL, a node lost) left of ``path``: the
-    temporary siblings :func:`atomic_path` names ``.<name>.<random>``. Only for outputs that
-    nothing else writes at the same time, i.e. a job's own, at its start. Returns them."""
+    temporary siblings :func:`atomic_path` and :func:`atomic_directory` name
+    ``.<name>.<random>`` (an extracted ISIC part is a folder of gigabytes). Only for outputs
+    that nothing else writes at the same time, i.e. a job's own, at its start. Returns them."""
     path = Path(path)
-    stale = [p for p in path.parent.glob(f".{glob.escape(path.name)}.*") if p.is_file()]
+    stale = sorted(path.parent.glob(f".{glob.escape(path.name)}.*"))
     for leftover in stale:
-        leftover.unlink(missing_ok=True)
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
     return stale
 
 
@@ -90,16 +94,26 @@ def _fsync_directory(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_directory(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``path`` as a whole when the block succeeds."""
+    """Yield a temporary directory that replaces ``path`` as a whole when the block succeeds.
+
+    What an earlier writer killed outright left of ``path`` is removed first (a directory
+    output is a job's own). An existing ``path`` is renamed aside before the new one is
+    renamed in, and deleted after: a kill in between leaves no ``path`` at all, never a
+    half-deleted one that looks finished."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
+        old = None
         if path.exists():
-            shutil.rmtree(path)
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+            os.replace(path, old)  # onto the empty folder just made: an atomic swap aside
         os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from synergyseg.arithmetic import autocast_for  # the arithmetic each model was trained in
+from synergyseg.atomic import remove_stale_temporaries
 from synergyseg.checkpoints import load_checkpoint
 from synergyseg.manifests import read_split
 from synergyseg.memory import release_freed_memory
@@ -82,6 +83,9 @@ def predict_regime(
     ``expected_model`` (the config's ``model`` section) must match every checkpoint's."""
     if len(checkpoints) != len(outs) or not outs:
         raise ValueError("give one output file per checkpoint")
+    for out in outs:  # a job killed outright leaves its hidden partial files (GB at paper size)
+        for stale in remove_stale_temporaries(out):
+            log.info("removed %s, left by a job killed while writing", stale)
     torch.set_num_threads(threads)
     device = torch.device(device)
     models, autocasts = [], []
