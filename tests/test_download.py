@@ -55,13 +55,17 @@ class FlakyHost(http.server.BaseHTTPRequestHandler):
     ranges = True
     cuts = 0
     cut_at = 0
+    etag: str | None = None  # sent when set; an If-Range naming another one gets it all
     requests: list[str | None] = []
 
     def do_GET(self):  # noqa: N802 - the http.server API
         cls = type(self)
         asked = self.headers.get("Range")
         cls.requests.append(asked)
-        start = int(asked.removeprefix("bytes=").rstrip("-")) if asked and cls.ranges else 0
+        current = self.headers.get("If-Range") in (None, cls.etag)
+        start = (
+            int(asked.removeprefix("bytes=").rstrip("-")) if asked and cls.ranges and current else 0
+        )
         if start >= len(cls.payload):  # as real hosts answer a range past the end
             self.send_response(416)
             self.send_header("Content-Range", f"bytes */{len(cls.payload)}")
@@ -70,6 +74,8 @@ class FlakyHost(http.server.BaseHTTPRequestHandler):
             return
         body = cls.payload[start:]
         self.send_response(206 if start else 200)
+        if cls.etag:
+            self.send_header("ETag", cls.etag)
         if start:
             self.send_header(
                 "Content-Range", f"bytes {start}-{len(cls.payload) - 1}/{len(cls.payload)}"
@@ -90,6 +96,7 @@ class FlakyHost(http.server.BaseHTTPRequestHandler):
 def flaky_host():
     FlakyHost.payload = bytes(range(256)) * 400  # 102,400 bytes
     FlakyHost.ranges, FlakyHost.cuts, FlakyHost.cut_at, FlakyHost.requests = True, 0, 0, []
+    FlakyHost.etag = None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHost)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield FlakyHost, f"http://127.0.0.1:{httpd.server_address[1]}/imaging.nii.gz"
@@ -112,6 +119,37 @@ def test_a_download_cut_short_is_never_published_and_resumes_where_it_stopped(
     assert download.fetch(url, dest, sha).read_bytes() == host.payload
     assert host.requests == [None, "bytes=5000-"]
     assert not list(dest.parent.glob(".*"))
+
+
+def test_a_file_changed_on_the_server_is_fetched_whole_not_spliced(
+    flaky_host, tmp_path, monkeypatch, caplog
+):
+    """A download resumed after the file changed on the server would join the old file's
+    first bytes to the new file's rest: with no pin nothing would notice. The resumed request
+    names the version it started (If-Range), and a host holding another sends it whole."""
+    host, url = flaky_host
+    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
+    dest = tmp_path / "imaging.nii.gz"
+    host.etag, host.cuts, host.cut_at = '"v1"', 1, 5_000
+    with pytest.raises(InputDataError, match="resumes"):
+        download.fetch(url, dest, retries=1)
+    host.payload, host.etag = bytes(reversed(host.payload)), '"v2"'  # a new release
+    with caplog.at_level("INFO", logger=download.log.name):
+        assert download.fetch(url, dest).read_bytes() == host.payload
+    assert host.requests == [None, "bytes=5000-"]  # asked to resume, answered 200 with v2
+    assert "sent the whole file again" in caplog.text
+    assert not list(tmp_path.glob(".*"))
+
+    dest.unlink()
+    host.cuts, host.requests = 1, []
+    with pytest.raises(InputDataError, match="resumes"):
+        download.fetch(url, dest, retries=1)
+    caplog.clear()
+    with caplog.at_level("INFO", logger=download.log.name):
+        assert download.fetch(url, dest).read_bytes() == host.payload  # unchanged: resumed
+    assert "resuming" in caplog.text and "whole file again" not in caplog.text
+    assert host.requests == [None, "bytes=5000-"]
+    assert not list(tmp_path.glob(".*"))
 
 
 def test_a_whole_part_left_by_a_killed_job_is_published_not_fetched_again(flaky_host, tmp_path):

@@ -77,8 +77,11 @@ def fetch(
     once it is complete (as long as the server said the file is) and matches ``sha256``. A
     download cut short (a dropped connection, a killed job) resumes from the end of the part
     file with an HTTP range request, in this call's next try or in the next run: the ~10 GB
-    ISIC training zip never restarts from zero. Without a network the error says which file to
-    place where, so an offline user can copy it in by hand and rerun.
+    ISIC training zip never restarts from zero. A resumed request carries the file's validator
+    from the first response (``If-Range``: its ETag, else its Last-Modified date), so a file
+    that changed on the server in between is sent whole again instead of being spliced onto
+    the old bytes. Without a network the error says which file to place where, so an offline
+    user can copy it in by hand and rerun.
     """
     dest = Path(dest)
     if dest.is_file():
@@ -102,8 +105,10 @@ def fetch(
             actual = verify(partial, sha256)
         except InputDataError as err:
             partial.unlink()  # a wrong file is not resumed
+            validator_path(partial).unlink(missing_ok=True)
             raise InputDataError(dest, f"downloaded from {url}: {err.problem}") from err
         os.replace(partial, dest)
+        validator_path(partial).unlink(missing_ok=True)
         # the hash in the log is what a user copies into the config's sha256: to pin the data
         log.info("downloaded %s → %s (SHA-256 %s)", url, dest, actual)
         return dest
@@ -124,7 +129,13 @@ def _download(url: str, partial: Path, timeout: float) -> None:
     server honours range requests (206), else from the start; raise IncompleteDownload when
     the connection ends before the size the server announced."""
     offset = partial.stat().st_size if partial.is_file() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    validator = validator_path(partial)
+    if offset and validator.is_file():  # the server sends it whole if it changed since
+        headers["If-Range"] = validator.read_text(encoding="utf-8")
+    elif offset:
+        log.warning("%s gave no ETag or date: resuming without checking it did not change", url)
+    request = urllib.request.Request(url, headers=headers)
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
@@ -140,14 +151,33 @@ def _download(url: str, partial: Path, timeout: float) -> None:
             mode = "ab"
             log.info("resuming %s after %d bytes", url, offset)
         else:
+            if offset:
+                log.info("%s: the server sent the whole file again (changed, or no ranges)", url)
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else None
             mode = "wb"
+            _keep_validator(response.headers, validator)
         with open(partial, mode) as out:
             shutil.copyfileobj(response, out, CHUNK)
     received = partial.stat().st_size
     if total is not None and received != total:
         raise IncompleteDownload(f"connection closed after {received} of {total} bytes")
+
+
+def validator_path(partial: Path) -> Path:
+    """Where the first response's ETag or Last-Modified is kept beside a part file."""
+    return partial.with_name(partial.name + ".validator")
+
+
+def _keep_validator(headers, path: Path) -> None:
+    """Keep what identifies this version of the file for a later ``If-Range``: a strong ETag
+    (a weak one, ``W/…``, may not be used there), else the Last-Modified date."""
+    etag = headers.get("ETag")
+    value = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
+    if value:
+        path.write_text(value, encoding="utf-8")
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _content_range_total(header: str | None) -> int | None:
