@@ -2,7 +2,8 @@
 
 A prediction file is an ordinary ``.npz`` (``np.load`` opens it) holding ``slice_ids`` (N,) and
 ``probs`` (N, H, W) uint8 = round(255 · P), in split-manifest order. uint8 keeps 1/255
-resolution, which the metrics (threshold 0.5 and AUROC over 256 levels) use exactly.
+resolution, which the metrics (threshold 0.5 and AUROC over 256 levels) use exactly (a bf16
+model's P is itself coarser near 0.5: docs/training.md, "Precision").
 
 At paper size one file holds up to 41k maps of 512x512 (10 GB before compression), so neither
 side ever holds it whole: :class:`PredictionWriter` streams blocks of maps into the compressed
