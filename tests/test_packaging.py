@@ -150,3 +150,69 @@ def test_every_test_named_in_the_failure_table_exists():
         if not re.search(rf"^def {name}\(", (ROOT / "tests" / module).read_text(), re.M)
     ]
     assert not missing, f"docs/failures.md names tests that do not exist: {missing}"
+
+
+# writers of files, and which argument names the file (a method's own object: "self")
+FILE_WRITERS = {
+    "to_csv": 0,
+    "savefig": 0,
+    "savez": 0,
+    "savez_compressed": 0,
+    "save": 1,  # torch.save(obj, path)
+    "imwrite": 0,
+    "WriteImage": 1,
+    "copyfile": 1,
+    "write_text": "self",
+    "write_bytes": "self",
+    "open": 0,
+}
+# files written in place on purpose: parts that are published by a rename later, and sidecars
+IN_PLACE = {
+    ("src/synergyseg/store.py", "path"),  # .images.npy.partial, renamed by StoreWriter.close
+    ("src/synergyseg/data/download.py", "partial"),  # .<name>.part, renamed once verified
+    ("src/synergyseg/data/download.py", "path"),  # the part's validator, not an output
+}
+
+
+def test_every_file_an_output_is_written_through_a_temporary_name():
+    """Outputs reach their name by a rename (synergyseg.atomic), so a killed job never leaves
+    one that looks finished: every call that writes a file must write to ``tmp`` (what
+    ``atomic_path`` or ``atomic_directory`` yields, or a path inside it), unless listed above."""
+    import ast
+
+    offenders = []
+    files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")]
+    for path in files:
+        relative = path.relative_to(ROOT).as_posix()
+        if relative == "src/synergyseg/atomic.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            function = node.func
+            if isinstance(function, ast.Attribute):
+                name, owner = function.attr, ast.unparse(function.value)
+            else:  # plain functions: only the builtin open (write_text(text, path) is atomic's)
+                name, owner = getattr(function, "id", None), None
+                if name != "open":
+                    continue
+            if name == "save" and owner != "torch":
+                continue
+            if name not in FILE_WRITERS:
+                continue
+            where = FILE_WRITERS[name]
+            if where == "self":
+                target = function.value if isinstance(function, ast.Attribute) else None
+            else:
+                target = node.args[where] if len(node.args) > where else None
+            if name == "open":  # reading is fine; a mode with w, a or x writes
+                mode = node.args[1] if len(node.args) > 1 else None
+                if not (isinstance(mode, ast.Constant) and set(str(mode.value)) & set("wax")):
+                    continue
+                if isinstance(function, ast.Attribute):  # archive.open(member, "w"): inside
+                    continue
+            text = ast.unparse(target) if target is not None else ""
+            if "tmp" in text or (relative, text) in IN_PLACE:
+                continue
+            offenders.append(f"{relative}:{node.lineno}: {ast.unparse(node)[:80]}")
+    assert not offenders, "\n".join(offenders)
