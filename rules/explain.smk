@@ -21,6 +21,7 @@ rule choose_figure_images:
         mem_mb=showcase_mem_mb,
     params:
         images=canonical(config["figures"]["images"]),
+        max_labels=config["figures"]["max_labels"],
     script:
         "../workflow/scripts/choose_figure_images.py"
 

@@ -44,6 +44,7 @@ rule plot_figures:
         mem_mb=figures_mem_mb,
     params:
         dpi=config["figures"]["dpi"],
+        max_labels=config["figures"]["max_labels"],
         regimes=REGIMES,
         depletions=DEPLETIONS,
         test_fraction=lambda wc: split_settings(wc)["test_fraction"],

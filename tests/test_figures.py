@@ -317,6 +317,9 @@ def test_distributions_count_every_image_and_mark_the_medians(rng):
     assert "Mood's median test p = 0.01 *" in fig.axes[0].get_title()
     assert f"LMI {dice['lmi'].median():.3f}" in dice_all.get_title()
     assert "(n = 39 LMI, 40 TII)" in dice_all.get_title()
+    few = distribution_figure(per_image, tests, "dist", max_labels=1)
+    assert len(few.axes) == 4  # all images and one label: 20 images each, ties go by name
+    assert few.axes[2].get_title().startswith("AUROC, label: benign")
 
 
 def test_training_curves_read_the_history_beside_each_checkpoint(tmp_path):

@@ -142,3 +142,21 @@ def test_typical_is_the_lower_median_of_delta():
 def test_unknown_roles_are_refused():
     with pytest.raises(ValueError, match="roles must be among"):
         ShowcaseSettings(roles=("prettiest",))
+
+
+def test_a_dataset_with_many_labels_shows_those_with_most_images(caplog):
+    """A label per row: hundreds of labels (patients, free text) would ask matplotlib for a
+    canvas past its limit after the GPU work. The labels with most test images are shown,
+    in name order, ties by name, and the rest are named in the log."""
+    rows = []
+    sizes = {"rare": 1, "common": 5, "middle": 3, "also3": 3, "tiny": 1}
+    for label, n in sizes.items():
+        for k in range(n):
+            rows.append((f"{label}{k}", label, "dice", 0.5, 0.6 + k / 100))
+    with caplog.at_level("WARNING"):
+        choice = choose_images(per_image(rows), ShowcaseSettings(roles=("tii_ahead",)), 3)
+    assert choice["label"].tolist() == ["also3", "common", "middle"]
+    assert "image panels: 3 of 5 labels shown" in caplog.text
+    assert "not shown: 'rare', 'tiny'" in caplog.text
+    everything = choose_images(per_image(rows), ShowcaseSettings(roles=("tii_ahead",)))
+    assert sorted(everything["label"]) == sorted(sizes)

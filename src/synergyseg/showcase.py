@@ -93,16 +93,43 @@ def _pick(frame: pd.DataFrame, role: str) -> str | None:
     return chosen
 
 
+def labels_shown(labels: pd.Series, limit: int | None, what: str) -> list[str]:
+    """The clinical labels a figure shows: all of them, or the ``limit`` with most images
+    (ties by name), in name order. A figure grows a row per label, and a dataset labelled by
+    patient or free text would ask matplotlib for a canvas past its 2^16-pixel limit after
+    hours of GPU work; the labels left out are logged."""
+    counts = labels.astype(str).value_counts()
+    ranked = sorted(counts.index, key=lambda label: (-counts[label], label))
+    kept = ranked if limit is None else ranked[:limit]
+    left_out = ranked[len(kept) :]
+    if left_out:
+        named = ", ".join(repr(label) for label in left_out[:10])
+        log.warning(
+            "%s: %d of %d labels shown, those with most test images (figures.max_labels: "
+            "%d); not shown: %s",
+            what,
+            len(kept),
+            len(ranked),
+            limit,
+            named + (" …" if len(left_out) > 10 else ""),
+        )
+    return sorted(kept)
+
+
 def _defined(per_image: pd.DataFrame, metric: str) -> pd.DataFrame:
     frame = per_image[per_image["metric"] == metric]
     return frame[frame["lmi"].notna() & frame["tii"].notna()]
 
 
-def choose_images(per_image: pd.DataFrame, settings: ShowcaseSettings) -> pd.DataFrame:
-    """One row per shown image: slice_id, label, role(s), metric, lmi, tii, delta."""
+def choose_images(
+    per_image: pd.DataFrame, settings: ShowcaseSettings, max_labels: int | None = None
+) -> pd.DataFrame:
+    """One row per shown image: slice_id, label, role(s), metric, lmi, tii, delta; for at
+    most ``max_labels`` labels (:func:`labels_shown`)."""
     per_image = per_image.astype({"slice_id": str, "label": str})
+    images = per_image.drop_duplicates("slice_id")["label"]
     rows = []
-    for label in sorted(per_image["label"].unique()):
+    for label in labels_shown(images, max_labels, "image panels"):
         of_label = per_image[per_image["label"] == label]
         metric = settings.metric
         candidates = _defined(of_label, metric)

@@ -10,4 +10,5 @@ from synergyseg.workflow import redirect_logging
 redirect_logging(snakemake.log[0])
 synergy = pd.read_csv(snakemake.input.synergy[0], dtype={"slice_id": str, "label": str})
 settings = ShowcaseSettings(**snakemake.params.images)
-write_csv(choose_images(displayed_mask_table(synergy), settings), snakemake.output[0])
+chosen = choose_images(displayed_mask_table(synergy), settings, snakemake.params.max_labels)
+write_csv(chosen, snakemake.output[0])

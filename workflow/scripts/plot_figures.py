@@ -50,7 +50,12 @@ save(
     qq_figure(per_image, read("normality"), f"{name}: QQ plots before and after Yeo–Johnson"), "qq"
 )
 save(
-    distribution_figure(per_image, read("tests"), f"{name}: per-image metrics (replicate medians)"),
+    distribution_figure(
+        per_image,
+        read("tests"),
+        f"{name}: per-image metrics (replicate medians)",
+        params.max_labels,
+    ),
     "distributions",
 )
 save(

@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from synergyseg.figures.style import INIT_COLOURS, INIT_NAMES, METRIC_NAMES, new_figure
+from synergyseg.showcase import labels_shown
 
 SHOWN_METRICS = ("auroc", "dice")
 BIN_EDGES = np.linspace(0.0, 1.0, 21)  # 0.05-wide bins over [0, 1]
@@ -108,9 +109,13 @@ def _histogram(ax, frame: pd.DataFrame, metric: str, test: pd.Series | None) -> 
     return text
 
 
-def distribution_figure(per_image: pd.DataFrame, tests: pd.DataFrame, title: str) -> Figure:
-    """Fig S2–S4 style: AUROC and Dice per image for both models, all images and per label."""
-    labels = sorted(per_image["label"].astype(str).unique())
+def distribution_figure(
+    per_image: pd.DataFrame, tests: pd.DataFrame, title: str, max_labels: int | None = None
+) -> Figure:
+    """Fig S2–S4 style: AUROC and Dice per image for both models, all images and per label
+    (at most ``max_labels`` of them: :func:`synergyseg.showcase.labels_shown`)."""
+    images = per_image.drop_duplicates("slice_id")["label"]
+    labels = labels_shown(images, max_labels, "distributions")
     groups = [("all test images", per_image)] + [
         (f"label: {label}", per_image[per_image["label"].astype(str) == label]) for label in labels
     ]
