@@ -133,6 +133,21 @@ def test_durable_outputs_reach_the_disk_before_and_after_their_rename(tmp_path, 
     assert synced == []  # ordinary outputs skip it: tens of thousands of small files
 
 
+def test_only_what_a_writer_left_is_taken_for_a_stale_temporary(tmp_path):
+    """The names mkstemp and mkdtemp make (".<name>." + 8 random characters, + a suffix) are
+    removed; a user's backup and the temporaries of an output "<name>.<x>" are not."""
+    from synergyseg.atomic import remove_stale_temporaries
+
+    left = [tmp_path / ".rep1.pt.k1ll3d_0.pt", tmp_path / ".rep1.pt.0abc_xyz"]
+    kept = [tmp_path / ".rep1.pt.bak", tmp_path / ".rep1.pt.y.k1ll3d_0.y", tmp_path / "rep1.pt"]
+    for path in left[:1] + kept:
+        path.write_text("x")
+    left[1].mkdir()
+    (left[1] / "half.jpg").write_text("x")
+    assert remove_stale_temporaries(tmp_path / "rep1.pt") == sorted(left)
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
+
+
 def test_a_directory_output_is_never_left_half_replaced(tmp_path, monkeypatch):
     """An extracted ISIC part is a folder of gigabytes: replacing it must never leave a
     half-deleted old one under its name, and what a killed writer left is cleared."""
@@ -143,7 +158,7 @@ def test_a_directory_output_is_never_left_half_replaced(tmp_path, monkeypatch):
     target = tmp_path / "part"
     with atomic.atomic_directory(target) as tmp:
         (tmp / "old.txt").write_text("old")
-    stale = tmp_path / ".part.abc123"  # a writer killed outright, mid-extraction
+    stale = tmp_path / ".part.abc123_x"  # a writer killed outright, mid-extraction
     stale.mkdir()
     (stale / "half.jpg").write_text("x")
     with atomic.atomic_directory(target) as tmp:

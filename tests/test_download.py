@@ -56,13 +56,14 @@ class FlakyHost(http.server.BaseHTTPRequestHandler):
     cuts = 0
     cut_at = 0
     etag: str | None = None  # sent when set; an If-Range naming another one gets it all
+    if_range = True  # False: a host that ignores If-Range and honours Range regardless
     requests: list[str | None] = []
 
     def do_GET(self):  # noqa: N802 - the http.server API
         cls = type(self)
         asked = self.headers.get("Range")
         cls.requests.append(asked)
-        current = self.headers.get("If-Range") in (None, cls.etag)
+        current = self.headers.get("If-Range") in (None, cls.etag) or not cls.if_range
         start = (
             int(asked.removeprefix("bytes=").rstrip("-")) if asked and cls.ranges and current else 0
         )
@@ -96,7 +97,7 @@ class FlakyHost(http.server.BaseHTTPRequestHandler):
 def flaky_host():
     FlakyHost.payload = bytes(range(256)) * 400  # 102,400 bytes
     FlakyHost.ranges, FlakyHost.cuts, FlakyHost.cut_at, FlakyHost.requests = True, 0, 0, []
-    FlakyHost.etag = None
+    FlakyHost.etag, FlakyHost.if_range = None, True
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHost)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield FlakyHost, f"http://127.0.0.1:{httpd.server_address[1]}/imaging.nii.gz"
@@ -149,6 +150,15 @@ def test_a_file_changed_on_the_server_is_fetched_whole_not_spliced(
         assert download.fetch(url, dest).read_bytes() == host.payload  # unchanged: resumed
     assert "resuming" in caplog.text and "whole file again" not in caplog.text
     assert host.requests == [None, "bytes=5000-"]
+    assert not list(tmp_path.glob(".*"))
+
+    dest.unlink()  # a host that ignores If-Range: its 206 names another version
+    host.cuts, host.requests, host.if_range = 1, [], False
+    with pytest.raises(InputDataError, match="resumes"):
+        download.fetch(url, dest, retries=1)
+    host.payload, host.etag = bytes(range(256)) * 400, '"v3"'
+    assert download.fetch(url, dest).read_bytes() == host.payload
+    assert host.requests == [None, "bytes=5000-", None]  # the 206 refused, fetched again
     assert not list(tmp_path.glob(".*"))
 
 

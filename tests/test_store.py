@@ -166,7 +166,7 @@ def test_each_model_predicts_into_its_own_file_in_test_side_order(tmp_path, rng,
     per_image = height * width * (3 + len(checkpoints))
     monkeypatch.setattr(predict, "BLOCK_BYTES", 3 * per_image)  # blocks of 3 test images
     outs = [tmp_path / f"pred{k}.npz" for k in range(3)]
-    stale = tmp_path / ".pred1.npz.k2j4.npz"  # left by a job killed outright while writing
+    stale = tmp_path / ".pred1.npz.k2j4x_9a.npz"  # left by a job killed outright while writing
     stale.write_bytes(b"half a file")
     predict.predict_regime(
         checkpoints, tmp_path / "split.csv", tmp_path / "store", outs, batch_size=2

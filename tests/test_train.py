@@ -163,7 +163,7 @@ def test_a_job_killed_among_its_checkpoints_keeps_every_model_and_a_cut_state_re
     outs[0].unlink()  # what Snakemake does with the outputs of a failed job
     cut = resume_path(outs[1])
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
-    leftover = tmp_path / ".rep2.pt.k1ll3d.pt"  # what SIGKILL in the middle of a save leaves
+    leftover = tmp_path / ".rep2.pt.k1ll3d_0.pt"  # what SIGKILL in the middle of a save leaves
     leftover.write_bytes(b"half a checkpoint")
     ran = []
     train_models(specs, tiny_split, tiny_store, outs, histories, on_epoch_end=ran.append)

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import glob
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -65,7 +66,11 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     ``.<name>.<random>`` (an extracted ISIC part is a folder of gigabytes). Only for outputs
     that nothing else writes at the same time, i.e. a job's own, at its start. Returns them."""
     path = Path(path)
-    stale = sorted(path.parent.glob(f".{glob.escape(path.name)}.*"))
+    # mkstemp and mkdtemp name them ".<name>." + 8 random characters (+ a file's suffix): a
+    # wider pattern would take the temporaries of an output "<name>.<x>", or a user's backup
+    made = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}(\.[^.]+)?")
+    candidates = path.parent.glob(f".{glob.escape(path.name)}.*")
+    stale = sorted(p for p in candidates if made.fullmatch(p.name))
     for leftover in stale:
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)

@@ -98,12 +98,12 @@ def labels_shown(labels: pd.Series, limit: int | None, what: str) -> list[str]:
     (ties by name), in name order. A figure grows a row per label, and a dataset labelled by
     patient or free text would ask matplotlib for a canvas past its 2^16-pixel limit after
     hours of GPU work; the labels left out are logged."""
-    counts = labels.astype(str).value_counts()
+    counts = labels.astype(str).value_counts(dropna=False)
     ranked = sorted(counts.index, key=lambda label: (-counts[label], label))
     kept = ranked if limit is None else ranked[:limit]
     left_out = ranked[len(kept) :]
     if left_out:
-        named = ", ".join(repr(label) for label in left_out[:10])
+        named = ", ".join(repr(label) for label in left_out)
         log.warning(
             "%s: %d of %d labels shown, those with most test images (figures.max_labels: "
             "%d); not shown: %s",
@@ -111,7 +111,7 @@ def labels_shown(labels: pd.Series, limit: int | None, what: str) -> list[str]:
             len(kept),
             len(ranked),
             limit,
-            named + (" …" if len(left_out) > 10 else ""),
+            named,
         )
     return sorted(kept)
 

@@ -192,16 +192,23 @@ def resume_key(
 
 
 def store_identity(store_dir: str | Path) -> dict:
-    """The slice store as a resume file must find it: each file's size and modification time.
+    """The slice store as a resume file must find it: each file's size, modification time and
+    inode.
 
     Re-slicing (another CT window, a mended mask) publishes new files under the same split, so
     a state trained on the old pixels must not be continued on the new ones. Hashing the store
-    at every job start would read ~12 GB for the kidney; a new file has a new time. A store
-    copied without its times only costs the epochs of an unfinished job."""
+    at every job start would read ~12 GB for the kidney; a file renamed into place is a new
+    inode with a new time (the inode also where a file system keeps times to the second only).
+    A store copied elsewhere only costs the epochs of an unfinished job."""
     identity = {}
     for name in (IMAGES, MASKS):
-        stat = (Path(store_dir) / name).stat()
-        identity[name] = [stat.st_size, stat.st_mtime_ns]
+        path = Path(store_dir) / name
+        try:
+            stat = path.stat()
+        except OSError as err:
+            problem = f"cannot be read ({err.strerror}): re-run make_slices"
+            raise InputDataError(path, problem) from err
+        identity[name] = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
     return identity
 
 
@@ -472,10 +479,10 @@ def _write_checkpoint(job: Job, weights, device, precision, n_train, n_monitor, 
             "models_in_job": n_models,
         },
     }
-    # with the checkpoint, not before: a history of every epoch marks a finished model
-    write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), job.history_csv)
     with atomic_path(job.out, durable=True) as tmp:
         torch.save(checkpoint, tmp)
+    # after the checkpoint, not before: a history of every epoch marks a finished model
+    write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), job.history_csv)
 
 
 def train_model(spec: TrainSpec, split_csv, store_dir, out, history_csv, **kwargs) -> list[dict]:

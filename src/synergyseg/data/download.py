@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torchvision.models import VGG16_Weights
 
-from synergyseg.atomic import atomic_path, write_csv
+from synergyseg.atomic import atomic_path, write_csv, write_text
 from synergyseg.checksums import CHUNK, verify
 from synergyseg.data.sources import ISIC_ID
 from synergyseg.errors import InputDataError
@@ -131,10 +131,17 @@ def _download(url: str, partial: Path, timeout: float) -> None:
     offset = partial.stat().st_size if partial.is_file() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     validator = validator_path(partial)
-    if offset and validator.is_file():  # the server sends it whole if it changed since
-        headers["If-Range"] = validator.read_text(encoding="utf-8")
+    expected = validator.read_text(encoding="utf-8") if validator.is_file() else None
+    if offset and expected:  # the server sends it whole if it changed since
+        headers["If-Range"] = expected
     elif offset:
-        log.warning("%s gave no ETag or date: resuming without checking it did not change", url)
+        log.warning(
+            "%s: no ETag or date kept for the %d bytes already here (a host that gives neither, "
+            "or a part from an earlier release): resuming without checking the file did not "
+            "change",
+            url,
+            offset,
+        )
     request = urllib.request.Request(url, headers=headers)
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
@@ -143,9 +150,24 @@ def _download(url: str, partial: Path, timeout: float) -> None:
             if _content_range_total(err.headers.get("Content-Range")) == offset:
                 return None  # the part is whole (a job killed before it was published)
             partial.unlink()  # a stale or oversized part
+            validator.unlink(missing_ok=True)
             return _download(url, partial, timeout)
         raise
     with response:
+        if (
+            offset
+            and response.status == 206
+            and expected
+            and _version(response.headers)
+            not in (
+                None,
+                expected,
+            )
+        ):  # a host that ignores If-Range but honours Range: the rest of another version
+            log.info("%s changed on the server since the first bytes: downloading it again", url)
+            partial.unlink()
+            validator.unlink(missing_ok=True)
+            return _download(url, partial, timeout)
         if offset and response.status == 206:
             total = _content_range_total(response.headers.get("Content-Range"))
             mode = "ab"
@@ -169,13 +191,17 @@ def validator_path(partial: Path) -> Path:
     return partial.with_name(partial.name + ".validator")
 
 
-def _keep_validator(headers, path: Path) -> None:
-    """Keep what identifies this version of the file for a later ``If-Range``: a strong ETag
-    (a weak one, ``W/…``, may not be used there), else the Last-Modified date."""
+def _version(headers) -> str | None:
+    """What identifies this version of the file for ``If-Range``: a strong ETag (a weak one,
+    ``W/…``, may not be used there), else the Last-Modified date."""
     etag = headers.get("ETag")
-    value = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
-    if value:
-        path.write_text(value, encoding="utf-8")
+    return etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
+
+
+def _keep_validator(headers, path: Path) -> None:
+    """Keep the first response's version beside the part file, for the resumed requests."""
+    if value := _version(headers):
+        write_text(value, path)
     else:
         path.unlink(missing_ok=True)
 
