@@ -59,7 +59,7 @@ def main() -> None:
         return min(times) / args.images * 1e3, result
 
     models_ms, _ = best_of(models)
-    with mock.patch.object(synergy, "mask_metrics", histogram_path):
+    with mock.patch.object(synergy, "binary_mask_metrics", histogram_path):
         base_ms, base = best_of(lambda: synergy.synergy_block(binary, truth, singles))
     head_ms, head = best_of(lambda: synergy.synergy_block(binary, truth, singles))
     same = all(head[name].equals(base[name]) for name in base)

@@ -16,9 +16,9 @@ import yaml
 from workflow_runs import DATASETS, edited_copy, planned_jobs, snakemake
 
 from synergyseg.cam_files import chosen_test_rows
+from synergyseg.metrics import binary_mask_metrics
 from synergyseg.selection import selected_regime
 from synergyseg.store import SliceStore, manifest_rows
-from synergyseg.synergy import mask_metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -142,7 +142,7 @@ def test_demo_explains_the_chosen_images_of_the_selected_split(demo):
         truth = SliceStore(demo / "results" / dataset / "slices").masks(manifest_rows(rows))
         for init in ("lmi", "tii"):
             with np.load(cam_dir / f"{init}.npz") as data:
-                shown = mask_metrics(data["mask"], truth)
+                shown = binary_mask_metrics(data["mask"], truth)
             for i, row in images.iterrows():
                 assert shown[row["metric"]].iloc[i] == pytest.approx(row[init], abs=1e-9)
         roles = images["role"].str.split("+")

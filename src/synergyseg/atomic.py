@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import logging
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -76,6 +79,7 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
+        log.info("removed %s, left by a job killed while writing", leftover)
     return stale
 
 

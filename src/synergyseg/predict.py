@@ -84,8 +84,7 @@ def predict_regime(
     if len(checkpoints) != len(outs) or not outs:
         raise ValueError("give one output file per checkpoint")
     for out in outs:  # a job killed outright leaves its hidden partial files (GB at paper size)
-        for stale in remove_stale_temporaries(out):
-            log.info("removed %s, left by a job killed while writing", stale)
+        remove_stale_temporaries(out)
     torch.set_num_threads(threads)
     device = torch.device(device)
     models, autocasts = [], []

@@ -43,13 +43,8 @@ SINGLES = {
 }
 
 
-def mask_metrics(masks: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
-    """Per-image metrics of binary masks (N, H, W), scored like a model's predictions."""
-    return binary_mask_metrics(masks, truth)
-
-
 def _binary_metrics(masks_pred: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
-    return mask_metrics(masks_pred, truth)[list(SYNERGY_METRICS)]
+    return binary_mask_metrics(masks_pred, truth)[list(SYNERGY_METRICS)]
 
 
 def synergy_block(

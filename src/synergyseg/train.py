@@ -352,8 +352,7 @@ def train_models(
     ]
     for job in jobs:  # a job killed while saving leaves ~150 MB per model behind, hidden
         for path in (job.out, job.state_file, job.history_csv, progress_path(job.out)):
-            for stale in remove_stale_temporaries(path):
-                log.info("removed %s, left by a job killed while writing", stale)
+            remove_stale_temporaries(path)
     for job in jobs:
         torch.manual_seed(job.spec.job_seed)  # the initialisation a model would get alone
         model = build_model(

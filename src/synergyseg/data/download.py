@@ -104,11 +104,10 @@ def fetch(
         try:
             actual = verify(partial, sha256)
         except InputDataError as err:
-            partial.unlink()  # a wrong file is not resumed
-            validator_path(partial).unlink(missing_ok=True)
+            _discard(partial)  # a wrong file is not resumed
             raise InputDataError(dest, f"downloaded from {url}: {err.problem}") from err
         os.replace(partial, dest)
-        validator_path(partial).unlink(missing_ok=True)
+        _discard(partial)  # the version kept beside it
         # the hash in the log is what a user copies into the config's sha256: to pin the data
         log.info("downloaded %s → %s (SHA-256 %s)", url, dest, actual)
         return dest
@@ -130,7 +129,7 @@ def _download(url: str, partial: Path, timeout: float) -> None:
     the connection ends before the size the server announced."""
     offset = partial.stat().st_size if partial.is_file() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
-    validator = validator_path(partial)
+    validator = _validator_path(partial)
     expected = validator.read_text(encoding="utf-8") if validator.is_file() else None
     if offset and expected:  # the server sends it whole if it changed since
         headers["If-Range"] = expected
@@ -149,24 +148,15 @@ def _download(url: str, partial: Path, timeout: float) -> None:
         if err.code == 416 and offset:  # nothing after `offset`
             if _content_range_total(err.headers.get("Content-Range")) == offset:
                 return None  # the part is whole (a job killed before it was published)
-            partial.unlink()  # a stale or oversized part
-            validator.unlink(missing_ok=True)
+            _discard(partial)  # a stale or oversized part
             return _download(url, partial, timeout)
         raise
     with response:
-        if (
-            offset
-            and response.status == 206
-            and expected
-            and _version(response.headers)
-            not in (
-                None,
-                expected,
-            )
-        ):  # a host that ignores If-Range but honours Range: the rest of another version
+        version = _version(response.headers)
+        if offset and response.status == 206 and expected and version not in (None, expected):
+            # a host that ignores If-Range but honours Range: the rest of another version
             log.info("%s changed on the server since the first bytes: downloading it again", url)
-            partial.unlink()
-            validator.unlink(missing_ok=True)
+            _discard(partial)
             return _download(url, partial, timeout)
         if offset and response.status == 206:
             total = _content_range_total(response.headers.get("Content-Range"))
@@ -186,7 +176,13 @@ def _download(url: str, partial: Path, timeout: float) -> None:
         raise IncompleteDownload(f"connection closed after {received} of {total} bytes")
 
 
-def validator_path(partial: Path) -> Path:
+def _discard(partial: Path) -> None:
+    """Delete a part file and the version kept beside it: the next request starts over."""
+    partial.unlink(missing_ok=True)
+    _validator_path(partial).unlink(missing_ok=True)
+
+
+def _validator_path(partial: Path) -> Path:
     """Where the first response's ETag or Last-Modified is kept beside a part file."""
     return partial.with_name(partial.name + ".validator")
 

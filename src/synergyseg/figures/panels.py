@@ -26,8 +26,8 @@ from synergyseg.figures.overlay import (
     show_outcomes,
 )
 from synergyseg.figures.style import INIT_NAMES, new_figure
+from synergyseg.metrics import binary_mask_metrics
 from synergyseg.store import SliceStore, manifest_rows
-from synergyseg.synergy import mask_metrics
 
 CELL_WIDTH = 1.3  # inches per image column
 ROW_LABEL_WIDTH = 1.5
@@ -77,7 +77,7 @@ class Showcase:
     def notes(self, mask: np.ndarray) -> list[str]:
         """Under each overlay: the Dice of the displayed mask, or its false-positive pixel
         count where the ground truth is empty and Dice is undefined."""
-        scores = mask_metrics(mask, self.truth)
+        scores = binary_mask_metrics(mask, self.truth)
         return [
             f"FP {fp} px (no GT)" if np.isnan(dice) else f"Dice {dice:.3f}"
             for dice, fp in zip(scores["dice"], scores["fp"], strict=True)
