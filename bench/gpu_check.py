@@ -682,7 +682,6 @@ def summary() -> None:
         name for name, value in RESULTS.items() if isinstance(value, dict) and "error" in value
     ]
     print(f"  sections failed: {failed or 'none'}")
-    save_results()
 
 
 def positive(text: str) -> int:

@@ -174,27 +174,23 @@ def _child(stage: str, n: int, work: Path, block_mb: int) -> dict:
         # the rule's settings: 2,000 bootstrap resamples, whose memory grows with the images
         run = lambda: regime_statistics(paths, StatsSettings())  # noqa: E731
     elif stage == "showcase":
-        from synergyseg.showcase import ShowcaseSettings, choose_images, displayed_mask_table
+        from synergyseg.showcase import ShowcaseSettings, choose_from_synergy
+        from synergyseg.synergy import COMBINATIONS, SYNERGY_METRICS
 
-        combinations = ["lmi", "tii", "union", "intersection"]
-        combinations += [f"{c}_per_rep" for c in combinations]
+        combinations = list(COMBINATIONS)
         path = work / f"synergy{n}.csv"
         pd.DataFrame(
             {
                 "slice_id": np.repeat([f"s{i:05d}" for i in range(n)], len(combinations)),
                 "label": np.repeat(rng.choice(["kidney", "no kidney"], n), len(combinations)),
                 "combination": combinations * n,
-                **{
-                    m: rng.random(n * len(combinations))
-                    for m in ("dice", "sensitivity", "specificity")
-                },
+                **{m: rng.random(n * len(combinations)) for m in SYNERGY_METRICS},
             }
         ).to_csv(path, index=False)
         result["csv_mb"] = path.stat().st_size / MB
 
         def run():  # what choose_figure_images runs
-            synergy = pd.read_csv(path, dtype={"slice_id": str, "label": str})
-            choose_images(displayed_mask_table(synergy), ShowcaseSettings())
+            choose_from_synergy(path, ShowcaseSettings())
     else:
         raise ValueError(stage)
 

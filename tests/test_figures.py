@@ -16,7 +16,6 @@ from synergyseg.figures.overlay import (
     OVERLAY_COLOURS,
     heat_overlay,
     outcomes,
-    overlay,
     overlay_colours,
     show_outcomes,
     shrunken_overlay,
@@ -40,7 +39,7 @@ GREEN, BLACK, RED, YELLOW = (OVERLAY_COLOURS[k] for k in ("TP", "TN", "FP", "FN"
 def test_overlay_colours_each_outcome_on_a_hand_made_pair():
     truth = np.array([[1, 1], [0, 0]])
     predicted = np.array([[1, 0], [1, 0]])
-    picture = overlay(truth, predicted)
+    picture = overlay_colours(outcomes(truth, predicted))
     assert picture.dtype == np.uint8 and picture.shape == (2, 2, 3)
     assert [tuple(p) for p in picture.reshape(-1, 3)] == [
         (0, 255, 0),  # TP green
@@ -49,7 +48,7 @@ def test_overlay_colours_each_outcome_on_a_hand_made_pair():
         (0, 0, 0),  # TN black
     ]
     with pytest.raises(ValueError, match="differ in shape"):
-        overlay(truth, np.zeros((3, 2)))
+        outcomes(truth, np.zeros((3, 2)))
 
 
 def test_heat_overlay_blends_jet_over_the_gray_image():

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+
+# the synergy table's metrics of each mask: what the panels' masks can be ranked by (AUROC
+# needs the probability maps, which the panels do not show)
+from synergyseg.synergy import SYNERGY_METRICS
 
 log = logging.getLogger(__name__)
 
 ROLES = ("tii_ahead", "lmi_ahead", "typical", "tii_best", "tii_worst", "lmi_best", "lmi_worst")
 CHOICE_COLUMNS = ["slice_id", "label", "role", "metric", "lmi", "tii", "delta"]
-#: metrics of a binary mask: what the panels' masks can be ranked by (AUROC needs the maps)
-MASK_METRICS = ("dice", "sensitivity", "specificity")
 #: the sign of Δ each directional role claims
 CLAIMED_SIGN = {"tii_ahead": 1, "lmi_ahead": -1}
 
@@ -48,8 +51,10 @@ class ShowcaseSettings:
         if unknown or not self.roles:
             raise ValueError(f"figure image roles must be among {ROLES}, got {list(self.roles)}")
         for metric in (self.metric, self.fallback_metric):
-            if metric not in MASK_METRICS:
-                raise ValueError(f"figure images are ranked by one of {MASK_METRICS}, not {metric}")
+            if metric not in SYNERGY_METRICS:
+                raise ValueError(
+                    f"figure images are ranked by one of {SYNERGY_METRICS}, not {metric}"
+                )
         object.__setattr__(self, "roles", tuple(self.roles))
 
 
@@ -58,7 +63,7 @@ def displayed_mask_table(synergy: pd.DataFrame) -> pd.DataFrame:
     per-image scores of each model's eq. 2 mask (its ``lmi`` and ``tii`` rows)."""
     models = synergy[synergy["combination"].isin(["lmi", "tii"])]
     frames = []
-    for metric in MASK_METRICS:
+    for metric in SYNERGY_METRICS:
         wide = models.pivot(index=["slice_id", "label"], columns="combination", values=metric)
         frame = wide.reindex(columns=["lmi", "tii"]).reset_index()
         frame.insert(2, "metric", metric)
@@ -114,6 +119,14 @@ def labels_shown(labels: pd.Series, limit: int | None, what: str) -> list[str]:
             named,
         )
     return sorted(kept)
+
+
+def choose_from_synergy(
+    synergy_csv: str | Path, settings: ShowcaseSettings, max_labels: int | None = None
+) -> pd.DataFrame:
+    """:func:`choose_images` from a regime's synergy table (rule choose_figure_images)."""
+    synergy = pd.read_csv(synergy_csv, dtype={"slice_id": str, "label": str})
+    return choose_images(displayed_mask_table(synergy), settings, max_labels)
 
 
 def _defined(per_image: pd.DataFrame, metric: str) -> pd.DataFrame:

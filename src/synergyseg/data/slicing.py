@@ -264,7 +264,9 @@ def make_slices(
                 slices = slicer(record, settings)
             except InputDataError as err:
                 return err
-            if png_tmp is not None:  # PNG encoding is the slow part: on the worker threads
+            # PNG encoding is the slow part: on the worker threads, and not once a bad input
+            # has made the job certain to fail (its records are still read, to be named)
+            if png_tmp is not None and not problems:
                 for item in slices:
                     write_image(item.image, png_tmp / "images" / f"{item.slice_id}.png")
                     write_image(

@@ -30,11 +30,6 @@ def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return np.where(predicted, np.where(truth, 1, 2), np.where(truth, 3, 0)).astype(np.uint8)
 
 
-def overlay(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """RGB uint8 image (H, W, 3) colouring each pixel by its outcome against the ground truth."""
-    return overlay_colours(outcomes(truth, predicted))
-
-
 def overlay_colours(codes: np.ndarray) -> np.ndarray:
     """RGB uint8 image of outcome ``codes`` (:func:`outcomes`)."""
     return _PALETTE[codes]

@@ -62,29 +62,24 @@ def save_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int) -> None
     """
     images = [image for ax in fig.axes for image in ax.get_images()]
     try:
-        with plt.rc_context(RC):
-            fig.set_dpi(dpi)
-            if images:
-                fig.draw_without_rendering()  # the layout: how many pixels each image gets
-                fig.set_layout_engine("none")
-            for path, fmt in ((png, "png"), (pdf, "pdf")):
-                for image in images:
-                    _prepare(image, fmt)
-                with atomic_path(path, suffix=f".{fmt}") as tmp:
-                    fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
-                fig.set_layout_engine("none")  # the positions just solved stay
+        fig.set_dpi(dpi)
+        if images:  # solve the layout first: how many pixels each image gets
+            fig.draw_without_rendering()
+            fig.set_layout_engine("none")
+        for path, fmt in ((png, "png"), (pdf, "pdf")):
+            for image in images:
+                _prepare(image, fmt)
+            with atomic_path(path, suffix=f".{fmt}") as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+            fig.set_layout_engine("none")  # the positions just solved stay
     finally:
         plt.close(fig)
-
-
-def _codes(image):
-    return getattr(image, "outcome_codes", None)
 
 
 def _prepare(image, fmt: str) -> None:
     """Set an image's resampling for ``fmt``; an outcome overlay (overlay.show_outcomes) is
     shrunk to its pixels on the PNG canvas by its own rule and drawn 1:1."""
-    codes = _codes(image)
+    codes = getattr(image, "outcome_codes", None)  # set by overlay.show_outcomes
     if fmt != "png":
         if codes is not None:
             image.set_data(overlay_colours(codes))
