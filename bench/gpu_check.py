@@ -13,7 +13,9 @@
    the compiled step at the filling batch;
 4. prediction and Grad-CAM images/s;
 5. a real training → prediction → scoring run on the demo data;
-6. the projected GPU-hours of the full protocol from the measured rates.
+6. the projected GPU-hours of the full protocol from the measured rates, with each training
+   job's fixed costs: setting its models up (compile, graph capture) and saving their resume
+   states (ten full-width states, timed to disk).
 
 Each section reports and goes on if another fails. On a machine without CUDA (or with --toy)
 everything runs at toy size on the CPU, so CI exercises the script.
@@ -52,7 +54,7 @@ from synergyseg.model import ModelSpec, VGGUNet
 from synergyseg.predict import BLOCK_BYTES, autocast_for, block_maps, predict_regime
 from synergyseg.scoring import score_regime
 from synergyseg.store import SliceStore, block_size
-from synergyseg.train import TrainSpec, resolve_precision, train_models
+from synergyseg.train import Job, TrainSpec, resolve_precision, save_states, train_models
 from synergyseg.training_data import TrainingData, epoch_batches
 
 # the full protocol (config/config.yaml): images per dataset, epochs, 512 steps of 2 images,
@@ -65,6 +67,7 @@ PROTOCOL = {  # dataset: (images, epochs, slice size)
 MODELS, REGIMES, STEP_IMAGES, MONITOR = 10, 9, 512 * 2, 64
 TEST_SHARE = 5 * 0.2 + 0.4 + 0.6 + 0.8 + 0.9  # test images per image, over the 9 regimes
 PREDICT_THREADS = 4  # config/config.yaml's train.threads, which the predict rule runs with
+RESUME_STATE_MINUTES = 10  # config/config.yaml's train.resume_state_minutes
 RESULTS: dict = {}
 PATHS: set | None = None  # --paths: the training paths to time (default: all)
 OUT: Path | None = None  # --out: gpu_check.json is rewritten there after every section
@@ -150,15 +153,21 @@ def lanes_rate(
     streams=True,
     compiled=False,
     own_dtype_upsampling=False,
-):
-    """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch);
+    save_to: Path | None = None,
+) -> dict:
+    """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch),
+    and the seconds it took to set them up (build, compile, capture, the warm-up epoch);
     ``compiled`` runs each network through torch.compile (as ``train.compile`` does),
-    ``own_dtype_upsampling`` keeps upsampling out of fp32 (:func:`upsampling_in_own_dtype`)."""
+    ``own_dtype_upsampling`` keeps upsampling out of fp32 (:func:`upsampling_in_own_dtype`);
+    with ``save_to`` also the seconds to save every lane's resume state there, as a training
+    job does (host copy, serialisation, flush to disk)."""
     if own_dtype_upsampling:
         with upsampling_in_own_dtype():
             return lanes_rate(
                 data, spec, models, batch, steps, device, graphs, precision, streams, compiled
             )
+    train_speed.sync(device)
+    set_up = time.perf_counter()
     autocast = autocast_factory(device, precision, graphs)
     lanes = []
     for k in range(models):
@@ -183,7 +192,16 @@ def lanes_rate(
     started = time.perf_counter()
     epoch(steps, 1)
     seconds = time.perf_counter() - started
-    return models * batch * steps / seconds
+    row = {"images_per_s": models * batch * steps / seconds, "setup_s": started - set_up}
+    if save_to is not None:
+        save_to.mkdir(exist_ok=True)
+        jobs = [
+            Job(TrainSpec("bench", "d", "lmi", k + 1, 0, 1), save_to / f"rep{k}.pt", None, {}, lane)
+            for k, lane in enumerate(lanes)
+        ]
+        row["save_s"] = save_states(jobs)
+        row["state_mb"] = sum(job.state_file.stat().st_size for job in jobs) / 2**20
+    return row
 
 
 @section("device")
@@ -239,12 +257,17 @@ def training_at(
         if PATHS is not None and label not in PATHS:
             return
         try:
-            rate = function()
-            rows[label] = {"images_per_s": rate, "mfu": rate * flops / peak}
+            result = function()
+            row = result if isinstance(result, dict) else {"images_per_s": result}
+            rate = row["images_per_s"]
+            rows[label] = row | {"mfu": rate * flops / peak}
             base = rows.get("a", {}).get("images_per_s") or rate  # "a" may have failed
+            extra = f"  set-up {row['setup_s']:5.1f} s" if "setup_s" in row else ""
+            if "save_s" in row:
+                extra += f"  saving {row['state_mb']:.0f} MB of states {row['save_s']:.1f} s"
             print(
                 f"  {label:3s} {rate:9.1f} img/s  x{rate / base:5.2f}  "
-                f"MFU {rate * flops / peak:6.1%}",
+                f"MFU {rate * flops / peak:6.1%}{extra}",
                 flush=True,
             )
         except Exception as error:  # noqa: BLE001 - report and go on
@@ -253,8 +276,10 @@ def training_at(
         if cuda:
             torch.cuda.empty_cache()
 
-    def lanes(n, batch, n_steps, graphs=cuda, streams=True):
-        return lambda: lanes_rate(data, spec, n, batch, n_steps, device, graphs, precision, streams)
+    def lanes(n, batch, n_steps, graphs=cuda, streams=True, save_to=None):
+        return lambda: lanes_rate(
+            data, spec, n, batch, n_steps, device, graphs, precision, streams, save_to=save_to
+        )
 
     measure("a", lambda: train_speed.plain_loop(spec, images, masks, device, steps * 2))
     measure("b", lanes(1, 2, steps * 2))
@@ -263,7 +288,8 @@ def training_at(
     measure("c", lanes(1, fill, steps))
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
-    measure("d", lanes(models, 2, steps))
+    # the fused models' resume states, once: their size does not depend on the slices'
+    measure("d", lanes(models, 2, steps, save_to=work / "states" if first_size else None))
     if cuda:  # the data (64 images) plus ten models' weights, optimiser state and graph pools
         rows["d_peak_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
         print(f"  d: peak GPU memory {rows['d_peak_gb']:.1f} GB for {models} models")
@@ -599,7 +625,10 @@ def demo_section(device, demo: Path | None, work: Path, toy: bool, compile_model
 @section("projection")
 def projection_section(sizes, toy: bool):
     """GPU-hours of config/config.yaml from the measured rates (toy: the toy rates stand in
-    for the protocol's sizes in order, to exercise the arithmetic)."""
+    for the protocol's sizes in order, to exercise the arithmetic), each of its training jobs
+    (a regime's ten models) adding its measured set-up and its resume-state saves: one every
+    ``RESUME_STATE_MINUTES`` of training and one after the last epoch. Not counted: each
+    job's start (Python, reading its slices onto the device), which no run here measures."""
     measured = RESULTS.get("training", {})
     if toy:
         training = {"512x512": measured.get(sizes[0]), "608x416": measured.get(sizes[-1])}
@@ -615,7 +644,19 @@ def projection_section(sizes, toy: bool):
         eager, compiled = rate_of(size, "d"), rate_of(size, "d_compiled")
         return compiled / eager if eager and compiled else None
 
+    def measured(key, size, path):
+        """A fused path's set-up or saving seconds at ``size``, else at the other size."""
+        for at in (size, *(s for s in training if s != size)):
+            row = training.get(at)
+            value = row.get(path, {}).get(key) if isinstance(row, dict) else None
+            if value is not None:
+                return value
+        return None
+
     hours: dict = {"eager": {}, "compiled": {}}
+    setups: dict = {"eager": {}, "compiled": {}}  # GPU-hours of the jobs' set-up
+    saving: dict = {"eager": {}, "compiled": {}}  # ... and of their resume saves
+    every_epoch = {}  # what saving after every epoch, as before, would take
     notes = set()
     for dataset, (images, epochs, size) in PROTOCOL.items():
         other = "608x416" if size == "512x512" else "512x512"
@@ -637,20 +678,40 @@ def projection_section(sizes, toy: bool):
         monitor = epochs * MONITOR * MODELS * REGIMES / 3  # forward only: a third of a step
         predicted = images * TEST_SHARE * MODELS * pixels  # measured at 512x512
         line = f"  {dataset:9s}"
-        for name, rate in (("eager", eager), ("compiled", compiled)):
+        save_s = measured("save_s", size, "d")
+        if save_s is None:
+            notes.add("no resume-state save timed: saves not counted")
+        for name, rate, path in (("eager", eager, "d"), ("compiled", compiled, "d_compiled")):
             if rate:
+                job_s = (train_images + monitor) / rate / REGIMES  # one regime's training job
+                saves = math.floor(job_s / (60 * RESUME_STATE_MINUTES)) + 1
+                setup_s = measured("setup_s", size, path) or 0.0
+                setups[name][dataset] = REGIMES * setup_s / 3600
+                saving[name][dataset] = REGIMES * saves * (save_s or 0.0) / 3600
+                fixed = 3600 * (setups[name][dataset] + saving[name][dataset])
                 hours[name][dataset] = (
-                    (train_images + monitor) / rate + predicted / predict_rate
+                    (train_images + monitor) / rate + predicted / predict_rate + fixed
                 ) / 3600
                 line += f" {hours[name][dataset]:6.2f} GPU-hours {name},"
+        if save_s is not None:
+            every_epoch[dataset] = REGIMES * epochs * save_s / 3600
         print(f"{line} ({train_images:,} training images)")
     total = sum(hours["eager"].values())
     print(f"  full protocol: {total:.2f} GPU-hours on this device, fused models eager")
     out = {"gpu_hours": hours["eager"], "total": total, "notes": sorted(notes)}
-    if len(hours["compiled"]) == len(hours["eager"]) and hours["eager"]:
-        out["gpu_hours_compiled"] = hours["compiled"]
-        out["total_compiled"] = sum(hours["compiled"].values())
-        print(f"  full protocol: {out['total_compiled']:.2f} GPU-hours with torch.compile")
+    for name in ("eager", "compiled"):
+        if setups[name]:
+            suffix = "" if name == "eager" else "_compiled"
+            out["setup_hours" + suffix] = sum(setups[name].values())
+            out["saving_hours" + suffix] = sum(saving[name].values())
+            print(
+                f"  of which {name}: the training jobs' set-up {out['setup_hours' + suffix]:.2f}, "
+                f"their resume saves {out['saving_hours' + suffix]:.2f} (every "
+                f"{RESUME_STATE_MINUTES} min and after the last epoch)"
+            )
+    if every_epoch:
+        out["saving_every_epoch_hours"] = sum(every_epoch.values())
+        print(f"  (saving after every epoch would take {out['saving_every_epoch_hours']:.2f})")
     for note in sorted(notes):
         print(f"  ({note})")
     return out

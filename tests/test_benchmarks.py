@@ -58,6 +58,59 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
     assert inference["predict_images_per_s"] > 0 and inference["predict_network_images_per_s"] > 0
     assert set(results["demo run"]["dice"]) == {"tii1", "tii2", "lmi1", "lmi2"}
     assert results["projection"]["total"] > 0
+    fused = results["training"]["64x64"]["d"]  # timed once, at the first size
+    assert fused["setup_s"] > 0 and fused["save_s"] > 0 and fused["state_mb"] > 0
+    assert "save_s" not in results["training"]["96x64"]["d"]
+    projection = results["projection"]
+    assert 0 < projection["setup_hours"] + projection["saving_hours"] < projection["total"]
+
+
+def test_projection_adds_each_training_jobs_set_up_and_resume_saves(monkeypatch, capsys):
+    """Worked by hand for the kidney (20 epochs at 512x512): 20 x 1,024 x 10 models x 9
+    regimes = 1,843,200 training images and 20 x 64 x 10 x 9 / 3 = 38,400 image-equivalents of
+    monitoring, at 100 images/s 18,816 s, 2,090.7 s per regime's job: saves after 600 s, 1,200 s
+    and 1,800 s of it and after its last epoch, 4 x 5 s, plus 60 s of set-up: 9 x 80 = 720 s.
+    45,424 slices x 3.7 test sides x 10 models at 1,000 images/s: 1,680.688 s. In all
+    21,216.688 s = 5.8935 GPU-hours. Saving after every epoch would have been 9 x 20 x 5 s."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    gpu_check = importlib.import_module("gpu_check")
+    fused = {"images_per_s": 100.0, "setup_s": 60.0}
+    monkeypatch.setattr(
+        gpu_check,
+        "RESULTS",
+        {
+            "training": {
+                "512x512": {"d": fused | {"save_s": 5.0}},
+                "608x416": {"d": fused},  # states are timed at one size only
+            },
+            "prediction and Grad-CAM": {"predict_images_per_s": 1000.0},
+        },
+    )
+    projection = gpu_check.projection_section(["512x512", "608x416"], toy=False)
+    assert projection["gpu_hours"]["kidney"] == pytest.approx(21216.688 / 3600)
+    kidney_every_epoch = 9 * 20 * 5 / 3600
+    skin_and_prostate = 2 * 9 * 40 * 5 / 3600
+    assert projection["saving_every_epoch_hours"] == pytest.approx(
+        kidney_every_epoch + skin_and_prostate
+    )
+    assert "no resume-state save timed" not in " ".join(projection["notes"])
+    kidney_saves = 9 * 4 * 5 / 3600
+    assert projection["saving_hours"] == pytest.approx(kidney_saves + 2 * 9 * 7 * 5 / 3600)
+
+
+def test_resume_saves_benchmark_times_real_states_and_projects_both_policies():
+    result = subprocess.run(
+        [sys.executable, "bench/resume_saves.py", "--models", "1", "--repeats", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("1 full-width resume states, 141 MB: saved in ")
+    assert "after every epoch (baseline)" in lines[2] and lines[2].endswith("x 1.00")
+    assert float(lines[3].split(" x ")[-1]) > 1  # fewer saves than epochs
 
 
 def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):

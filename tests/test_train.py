@@ -19,6 +19,7 @@ from synergyseg.errors import InputDataError
 from synergyseg.model import ModelSpec
 from synergyseg.store import SliceStore, StoreWriter
 from synergyseg.train import (
+    SaveSchedule,
     TrainingDivergedError,
     TrainSpec,
     progress_path,
@@ -171,6 +172,76 @@ def test_a_job_killed_among_its_checkpoints_keeps_every_model_and_a_cut_state_re
     for a, b in zip(straight, outs, strict=True):
         assert_same_weights(a, b)
     assert not any(resume_path(p).exists() for p in outs) and not leftover.exists()
+
+
+def test_resume_states_are_saved_once_the_interval_has_passed_after_the_last_save():
+    now = [100.0]
+    schedule = SaveSchedule(60, clock=lambda: now[0])
+    due = []
+    for epoch_seconds in (25, 25, 25, 25, 25, 25):  # saved at 75 s, then 75 s after that
+        now[0] += epoch_seconds
+        due.append(schedule.due())
+        if due[-1]:
+            schedule.saved()
+    assert due == [False, False, True, False, False, True]
+    assert SaveSchedule(0, clock=lambda: 0.0).due()  # 0: after every epoch
+    with pytest.raises(ValueError, match="0 or more"):
+        SaveSchedule(-1)
+
+
+def test_with_saves_far_apart_a_killed_job_retrains_its_epochs_but_none_among_checkpoints(
+    tiny_split, tiny_store, tmp_path, monkeypatch
+):
+    """A job whose interval has not passed keeps no state of its first epochs, so a kill
+    costs them (and gives the same weights again); the state after the last epoch is always
+    saved, so a job killed among its checkpoints retrains no model."""
+    from synergyseg import train
+
+    straight = tmp_path / "straight.pt"
+    train_model(SPEC, tiny_split, tiny_store, straight, straight.with_suffix(".csv"))
+    saved_after = []
+    save_states = train.save_states
+
+    def recording(jobs):
+        saved_after.extend(job.lane.next_epoch - 1 for job in jobs)
+        return save_states(jobs)
+
+    monkeypatch.setattr(train, "save_states", recording)
+    out, history = tmp_path / "rep1.pt", tmp_path / "rep1.history.csv"
+    hour = 3600.0
+    with pytest.raises(Killed):
+        train_model(
+            SPEC,
+            tiny_split,
+            tiny_store,
+            out,
+            history,
+            on_epoch_end=kill_after(2),
+            state_every_s=hour,
+        )
+    assert saved_after == [] and not resume_path(out).exists()
+    assert len(pd.read_csv(progress_path(out))) == 2  # the epochs are still followed
+
+    write_checkpoint = train._write_checkpoint
+
+    def dies(*args):
+        raise Killed
+
+    monkeypatch.setattr(train, "_write_checkpoint", dies)
+    ran = []
+    with pytest.raises(Killed):
+        train_model(
+            SPEC, tiny_split, tiny_store, out, history, on_epoch_end=ran.append, state_every_s=hour
+        )
+    assert ran == [1, 2, 3] and saved_after == [3]  # from scratch; saved after the last epoch
+    monkeypatch.setattr(train, "_write_checkpoint", write_checkpoint)
+    ran.clear()
+    train_model(
+        SPEC, tiny_split, tiny_store, out, history, on_epoch_end=ran.append, state_every_s=hour
+    )
+    assert ran == [] and saved_after == [3]  # nothing left to train
+    assert_same_weights(straight, out)
+    assert not resume_path(out).exists()
 
 
 def test_a_resume_file_the_file_system_cannot_read_now_fails_the_job_and_is_kept(

@@ -11,10 +11,12 @@
 * Precision: ``auto`` = bf16 autocast on GPUs with native bf16 (compute capability >= 8.0),
   else fp32; ``fp32`` = strict fp32 everywhere (TF32 off), as the paper trained; ``bf16``.
 * The models of a job train side by side (:mod:`synergyseg.lanes`), each exactly as alone.
-* After every epoch each model's full state (weights, optimiser, epoch, history) is saved
-  atomically next to its output; a restarted job continues from there and, on the CPU, ends
+* Each model's full state (weights, optimiser, epoch, history) is saved atomically next to its
+  output at the end of the first epoch ``state_every_s`` seconds after the last save (0: every
+  epoch), and after the last epoch; a restarted job continues from there and, on the CPU, ends
   with exactly the weights of an uninterrupted run (the data order of epoch e depends only on
-  the seed and e).
+  the seed and e). A regime's ten full-width states are 1.4 GB: saved after every epoch (~20 s
+  on an H100) they would keep the GPU waiting for a large share of the job.
 * The final checkpoint is written atomically with its metadata and loads with
   ``torch.load(weights_only=True)``.
 """
@@ -229,23 +231,48 @@ class Job:
     history_csv: Path
     key: dict
     lane: Lane | None = None
+    saved_epoch: int | None = None  # the epoch its resume file holds
 
     @property
     def state_file(self) -> Path:
         return resume_path(self.out)
 
 
-def _save_state(job: Job) -> None:
-    lane = job.lane
-    state = {
-        "key": job.key,
-        "epoch": lane.next_epoch - 1,
-        "model": state_dict_cpu(lane.model),
-        "optimiser": lane.optimiser.state_dict(),
-        "history": lane.history,
-    }
-    with atomic_path(job.state_file, durable=True) as tmp:
-        torch.save(state, tmp)
+class SaveSchedule:
+    """When a job saves its models' resume states: at the end of the first epoch that finishes
+    ``every_s`` seconds or more after the last save (or the job's start). A killed job loses at
+    most that much training and one epoch."""
+
+    def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic):
+        if every_s < 0:
+            raise ValueError(f"the interval between saves must be 0 or more, got {every_s}")
+        self.every_s, self.clock = every_s, clock
+        self.last = clock()
+
+    def due(self) -> bool:
+        return self.clock() - self.last >= self.every_s
+
+    def saved(self) -> None:
+        self.last = self.clock()
+
+
+def save_states(jobs: Sequence[Job]) -> float:
+    """Save each job's resume state (atomically, flushed to disk); returns the seconds taken,
+    which at paper size are the GPU's idle time (the copy to the host included)."""
+    started = time.perf_counter()
+    for job in jobs:
+        lane = job.lane
+        state = {
+            "key": job.key,
+            "epoch": lane.next_epoch - 1,
+            "model": state_dict_cpu(lane.model),
+            "optimiser": lane.optimiser.state_dict(),
+            "history": lane.history,
+        }
+        with atomic_path(job.state_file, durable=True) as tmp:
+            torch.save(state, tmp)
+        job.saved_epoch = state["epoch"]
+    return time.perf_counter() - started
 
 
 def _resume(job: Job) -> None:
@@ -274,6 +301,7 @@ def _resume(job: Job) -> None:
         raise InputDataError(
             job.state_file, f"resume state is damaged ({err}); delete it to train from scratch"
         ) from err
+    job.saved_epoch = int(state["epoch"])
     log.info("%s: resuming after epoch %d", job.out, state["epoch"])
 
 
@@ -285,9 +313,9 @@ def _divergence_message(diverged: list[tuple[Job, float]], epoch: int) -> str:
     lines = []
     for job, loss in diverged:
         kept = (
-            f"its state after epoch {epoch - 1} is kept in {job.state_file} for inspection"
-            if job.state_file.is_file()
-            else "no epoch had finished, so no state is kept"
+            f"its state after epoch {job.saved_epoch} is kept in {job.state_file} for inspection"
+            if job.saved_epoch is not None
+            else "no state of it had been saved"
         )
         lines.append(
             f"{job.out}: training loss is {loss} in epoch {epoch} "
@@ -326,11 +354,13 @@ def train_models(
     compile_model: bool = False,
     on_epoch_end: Callable[[int], None] | None = None,
     code_files: Sequence[str | Path] | None = None,
+    state_every_s: float = 0.0,
 ) -> list[list[dict]]:
     """Train the models ``specs`` side by side; write each ``outs[i]`` and ``history_csvs[i]``.
 
     ``weights`` are the pretrained encoder weights of the TII models; ``code_files`` the
-    modules the job runs, which key its resume files. Returns each history.
+    modules the job runs, which key its resume files; ``state_every_s`` the training seconds
+    between saves of the resume states (:class:`SaveSchedule`). Returns each history.
     """
     if not (len(specs) == len(outs) == len(history_csvs)) or not specs:
         raise ValueError("give one output and one history file per model spec")
@@ -401,6 +431,7 @@ def train_models(
                 job.lane.forward = job.lane.model  # compiled code may be what failed
 
     first = min((job.lane.next_epoch for job in active), default=common.epochs + 1)
+    schedule = SaveSchedule(state_every_s)
     for epoch in range(first, common.epochs + 1):
         running = [job for job in active if job.lane.next_epoch == epoch]
         plans = [
@@ -435,8 +466,14 @@ def train_models(
             }
             lane.history.append(row)
             lane.next_epoch = epoch + 1
-            _save_state(job)
             write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), progress_path(job.out))
+        # after the last epoch too: a job killed among its checkpoints retrains no model; and
+        # when a model diverges, the others' work is kept with its last good state
+        healthy = [job for job in running if job.lane.next_epoch == epoch + 1]
+        if healthy and (schedule.due() or epoch == common.epochs or diverged):
+            seconds_saving = save_states(healthy)
+            schedule.saved()
+            log.info("resume states after epoch %d saved in %.1fs", epoch, seconds_saving)
         log.info(
             "epoch %d/%d  %d model(s)  train loss %s  %.1f images/s in all  %.1fs",
             epoch,

@@ -35,4 +35,6 @@ train_models(
     cuda_graphs=bool(snakemake.resources.cuda_graphs),
     compile_model=bool(snakemake.resources.compile_model),
     code_files=list(snakemake.input.code),
+    # read here, not a param: how often a job saves changes no model, so it re-plans none
+    state_every_s=60 * snakemake.config["train"]["resume_state_minutes"],
 )
