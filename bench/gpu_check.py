@@ -54,7 +54,14 @@ from synergyseg.model import ModelSpec, VGGUNet
 from synergyseg.predict import BLOCK_BYTES, autocast_for, block_maps, predict_regime
 from synergyseg.scoring import score_regime
 from synergyseg.store import SliceStore, block_size
-from synergyseg.train import Job, TrainSpec, resolve_precision, save_states, train_models
+from synergyseg.train import (
+    Job,
+    SaveSchedule,
+    TrainSpec,
+    resolve_precision,
+    save_states,
+    train_models,
+)
 from synergyseg.training_data import TrainingData, epoch_batches
 
 # the full protocol (config/config.yaml): images per dataset, epochs, 512 steps of 2 images,
@@ -605,7 +612,15 @@ def demo_section(device, demo: Path | None, work: Path, toy: bool, compile_model
         started = time.perf_counter()
         histories = [o.with_suffix(".csv") for o in outs]
         train_models(
-            specs, split, store, outs, histories, weights, device, compile_model=compile_model
+            specs,
+            split,
+            store,
+            outs,
+            histories,
+            weights,
+            device,
+            compile_model=compile_model,
+            state_every_s=60 * RESUME_STATE_MINUTES,  # as the workflow saves
         )
         trained = time.perf_counter() - started
         predictions = [o.with_suffix(".npz") for o in outs]
@@ -627,8 +642,10 @@ def projection_section(sizes, toy: bool):
     """GPU-hours of config/config.yaml from the measured rates (toy: the toy rates stand in
     for the protocol's sizes in order, to exercise the arithmetic), each of its training jobs
     (a regime's ten models) adding its measured set-up and its resume-state saves: one every
-    ``RESUME_STATE_MINUTES`` of training and one after the last epoch. Not counted: each
-    job's start (Python, reading its slices onto the device), which no run here measures."""
+    ``RESUME_STATE_MINUTES`` of training and one after the last epoch. The set-up is a lower
+    bound: it is timed in a process whose cuDNN and compiler caches are already warm. Not
+    counted: each job's start (Python, reading its slices onto the device), which no run here
+    measures."""
     measured = RESULTS.get("training", {})
     if toy:
         training = {"512x512": measured.get(sizes[0]), "608x416": measured.get(sizes[-1])}
@@ -644,7 +661,7 @@ def projection_section(sizes, toy: bool):
         eager, compiled = rate_of(size, "d"), rate_of(size, "d_compiled")
         return compiled / eager if eager and compiled else None
 
-    def measured(key, size, path):
+    def fixed_cost(key, size, path):
         """A fused path's set-up or saving seconds at ``size``, else at the other size."""
         for at in (size, *(s for s in training if s != size)):
             row = training.get(at)
@@ -678,14 +695,14 @@ def projection_section(sizes, toy: bool):
         monitor = epochs * MONITOR * MODELS * REGIMES / 3  # forward only: a third of a step
         predicted = images * TEST_SHARE * MODELS * pixels  # measured at 512x512
         line = f"  {dataset:9s}"
-        save_s = measured("save_s", size, "d")
+        save_s = fixed_cost("save_s", size, "d")
         if save_s is None:
             notes.add("no resume-state save timed: saves not counted")
         for name, rate, path in (("eager", eager, "d"), ("compiled", compiled, "d_compiled")):
             if rate:
                 job_s = (train_images + monitor) / rate / REGIMES  # one regime's training job
-                saves = math.floor(job_s / (60 * RESUME_STATE_MINUTES)) + 1
-                setup_s = measured("setup_s", size, path) or 0.0
+                saves = saves_in_job(epochs, job_s / epochs, 60 * RESUME_STATE_MINUTES)
+                setup_s = fixed_cost("setup_s", size, path) or 0.0
                 setups[name][dataset] = REGIMES * setup_s / 3600
                 saving[name][dataset] = REGIMES * saves * (save_s or 0.0) / 3600
                 fixed = 3600 * (setups[name][dataset] + saving[name][dataset])
@@ -715,6 +732,19 @@ def projection_section(sizes, toy: bool):
     for note in sorted(notes):
         print(f"  ({note})")
     return out
+
+
+def saves_in_job(epochs: int, epoch_s: float, every_s: float) -> int:
+    """How many times a training job of ``epochs`` epochs of ``epoch_s`` seconds saves its
+    resume states, by the workflow's own :class:`SaveSchedule`."""
+    now = [0.0]
+    schedule, saves = SaveSchedule(every_s, clock=lambda: now[0]), 0
+    for epoch in range(1, epochs + 1):
+        now[0] += epoch_s
+        if schedule.due(last_epoch=epoch == epochs):
+            schedule.saved()
+            saves += 1
+    return saves
 
 
 def save_results() -> None:

@@ -30,7 +30,8 @@ specs = [TrainSpec("bench", "split1", "lmi", r, 1, epochs, model, 4, monitor_ima
          for r in reps]
 outs = [f"{folder}/rep{r}.pt" for r in reps]
 train_models(specs, f"{folder}/split.csv", f"{folder}/store", outs,
-             [o.replace(".pt", ".csv") for o in outs], device=sys.argv[5], threads=1)
+             [o.replace(".pt", ".csv") for o in outs], device=sys.argv[5], threads=1,
+             state_every_s=600)  # the workflow's default train.resume_state_minutes
 """
 
 

@@ -109,8 +109,25 @@ def test_resume_saves_benchmark_times_real_states_and_projects_both_policies():
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("1 full-width resume states, 141 MB: saved in ")
+    seconds = float(lines[0].split("saved in ")[1].split(" s")[0])
     assert "after every epoch (baseline)" in lines[2] and lines[2].endswith("x 1.00")
-    assert float(lines[3].split(" x ")[-1]) > 1  # fewer saves than epochs
+    # the measured save, 900 times: (40 + 40 + 20) epochs x 9 regimes, at 0.01 h resolution
+    every_epoch = float(lines[2].split(":")[1].split("GPU-hours")[0])
+    assert every_epoch == pytest.approx(900 * seconds / 3600, abs=0.01)
+
+
+def test_gpu_check_projects_the_full_configs_settings():
+    """The projection's thread count and save interval are config/config.yaml's."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        gpu_check = importlib.import_module("gpu_check")
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    train = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["train"]
+    assert gpu_check.PREDICT_THREADS == train["threads"]
+    assert gpu_check.RESUME_STATE_MINUTES == train["resume_state_minutes"]
 
 
 def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):

@@ -184,9 +184,67 @@ def test_resume_states_are_saved_once_the_interval_has_passed_after_the_last_sav
         if due[-1]:
             schedule.saved()
     assert due == [False, False, True, False, False, True]
+    assert schedule.due(last_epoch=True)  # always after the last epoch
     assert SaveSchedule(0, clock=lambda: 0.0).due()  # 0: after every epoch
     with pytest.raises(ValueError, match="0 or more"):
         SaveSchedule(-1)
+
+
+def test_a_job_killed_between_saves_resumes_from_the_last_save_to_the_same_weights(
+    tiny_split, tiny_store, tmp_path, monkeypatch
+):
+    """Epochs of 25 s on a fake clock, saves every 40 s: after epochs 3 and 5 (the last). Killed
+    after epoch 4, the job resumes from epoch 3's state and ends with the uninterrupted weights."""
+    from synergyseg import train
+
+    five = variant(epochs=5)
+    straight = tmp_path / "straight.pt"
+    train_model(five, tiny_split, tiny_store, straight, straight.with_suffix(".csv"))
+    now = [0.0]
+    monkeypatch.setattr(
+        train, "SaveSchedule", lambda every_s: SaveSchedule(every_s, clock=lambda: now[0])
+    )
+    saved_after = []
+    save_states = train.save_states
+
+    def recording(jobs):
+        saved_after.extend(job.lane.next_epoch - 1 for job in jobs)
+        return save_states(jobs)
+
+    monkeypatch.setattr(train, "save_states", recording)
+
+    def epoch_of_25_s(kill_at=None):
+        def hook(done):
+            now[0] += 25
+            if done == kill_at:
+                raise Killed
+
+        return hook
+
+    out, history = tmp_path / "rep1.pt", tmp_path / "rep1.history.csv"
+    with pytest.raises(Killed):
+        train_model(
+            five,
+            tiny_split,
+            tiny_store,
+            out,
+            history,
+            on_epoch_end=epoch_of_25_s(4),
+            state_every_s=40,
+        )
+    assert saved_after == [3]
+    assert torch.load(resume_path(out), weights_only=True)["epoch"] == 3
+    assert len(pd.read_csv(progress_path(out))) == 4  # the progress runs ahead of the state
+    ran = []
+
+    def follow(done):
+        ran.append(done)
+        epoch_of_25_s()(done)
+
+    train_model(five, tiny_split, tiny_store, out, history, on_epoch_end=follow, state_every_s=40)
+    assert ran == [4, 5] and saved_after == [3, 5]
+    assert pd.read_csv(history)["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert_same_weights(straight, out)
 
 
 def test_with_saves_far_apart_a_killed_job_retrains_its_epochs_but_none_among_checkpoints(
@@ -569,3 +627,30 @@ def test_a_diverging_loss_stops_the_job_keeps_the_last_good_state_and_no_checkpo
     assert not any(p.exists() for p in histories)  # written with the checkpoints only
     assert len(pd.read_csv(progress_path(outs[0]))) == 1  # ends at the last good epoch
     assert torch.load(resume_path(outs[1]), weights_only=True)["epoch"] == 2
+
+
+def test_a_model_diverging_before_any_save_says_so_and_the_others_are_saved(
+    tiny_split, tiny_store, tmp_path, monkeypatch
+):
+    from synergyseg import lanes
+
+    original = lanes.Lane.take_loss
+    reads = []
+
+    def take_loss(self):  # the first model's loss turns NaN in epoch 2 (its 3rd read)
+        value = original(self)
+        reads.append(value)
+        return float("nan") if len(reads) == 3 else value
+
+    monkeypatch.setattr(lanes.Lane, "take_loss", take_loss)
+    outs = [tmp_path / "first.pt", tmp_path / "second.pt"]
+    histories = [p.with_suffix(".csv") for p in outs]
+    with pytest.raises(TrainingDivergedError) as err:
+        train_models(
+            [SPEC, variant(rep=2)], tiny_split, tiny_store, outs, histories, state_every_s=3600
+        )
+    assert f"{outs[0]}: training loss is nan in epoch 2 (lmi replicate 1); no state of it" in str(
+        err.value
+    )
+    assert not resume_path(outs[0]).exists() and not any(p.exists() for p in outs)
+    assert torch.load(resume_path(outs[1]), weights_only=True)["epoch"] == 2  # kept at the stop

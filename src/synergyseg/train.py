@@ -240,8 +240,10 @@ class Job:
 
 class SaveSchedule:
     """When a job saves its models' resume states: at the end of the first epoch that finishes
-    ``every_s`` seconds or more after the last save (or the job's start). A killed job loses at
-    most that much training and one epoch."""
+    ``every_s`` seconds or more after the last save (or the start of training, once the models
+    are built, compiled and captured). A killed job loses at most that much training and one
+    epoch. (Each epoch's row of ``progress.csv`` is written regardless, so it may run ahead of
+    the resume file.)"""
 
     def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic):
         if every_s < 0:
@@ -249,8 +251,10 @@ class SaveSchedule:
         self.every_s, self.clock = every_s, clock
         self.last = clock()
 
-    def due(self) -> bool:
-        return self.clock() - self.last >= self.every_s
+    def due(self, last_epoch: bool = False) -> bool:
+        """Whether to save at the end of this epoch: always after the last one, so that a job
+        killed among its checkpoints retrains no model."""
+        return last_epoch or self.clock() - self.last >= self.every_s
 
     def saved(self) -> None:
         self.last = self.clock()
@@ -258,7 +262,7 @@ class SaveSchedule:
 
 def save_states(jobs: Sequence[Job]) -> float:
     """Save each job's resume state (atomically, flushed to disk); returns the seconds taken,
-    which at paper size are the GPU's idle time (the copy to the host included)."""
+    which at paper size are the GPU's idle time (on a GPU the copy to the host included)."""
     started = time.perf_counter()
     for job in jobs:
         lane = job.lane
@@ -324,8 +328,8 @@ def _divergence_message(diverged: list[tuple[Job, float]], epoch: int) -> str:
     return (
         "training diverged, no checkpoint written:\n"
         + "\n".join(lines)
-        + "\nA rerun resumes from that state and diverges the same way: check the images for "
-        "extreme values, or train with `train.precision: fp32`."
+        + "\nA rerun resumes from the saved state (or epoch 1) and diverges the same way: check "
+        "the images for extreme values, or train with `train.precision: fp32`."
     )
 
 
@@ -454,7 +458,7 @@ def train_models(
         for job, plan, loss, before in zip(running, plans, losses, seen_before, strict=True):
             if not math.isfinite(loss):
                 diverged.append((job, loss))
-                continue  # its resume file keeps the last good epoch
+                continue  # never saved: its resume file keeps its last saved epoch, if any
             lane = job.lane
             seen = lane.images_seen - before
             row = {
@@ -467,10 +471,9 @@ def train_models(
             lane.history.append(row)
             lane.next_epoch = epoch + 1
             write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), progress_path(job.out))
-        # after the last epoch too: a job killed among its checkpoints retrains no model; and
-        # when a model diverges, the others' work is kept with its last good state
+        # when a model diverges the job stops: the others' work is kept
         healthy = [job for job in running if job.lane.next_epoch == epoch + 1]
-        if healthy and (schedule.due() or epoch == common.epochs or diverged):
+        if healthy and (schedule.due(epoch == common.epochs) or diverged):
             seconds_saving = save_states(healthy)
             schedule.saved()
             log.info("resume states after epoch %d saved in %.1fs", epoch, seconds_saving)
