@@ -201,14 +201,20 @@ def lanes_rate(
     seconds = time.perf_counter() - started
     row = {"images_per_s": models * batch * steps / seconds, "setup_s": started - set_up}
     if save_to is not None:
-        save_to.mkdir(exist_ok=True)
-        jobs = [
-            Job(TrainSpec("bench", "d", "lmi", k + 1, 0, 1), save_to / f"rep{k}.pt", None, {}, lane)
-            for k, lane in enumerate(lanes)
-        ]
-        row["save_s"] = save_states(jobs)
-        row["state_mb"] = sum(job.state_file.stat().st_size for job in jobs) / 2**20
+        row["save_s"], row["state_mb"] = save_lanes(lanes, save_to)
     return row
+
+
+def save_lanes(lanes: list[Lane], folder: Path) -> tuple[float, float]:
+    """Seconds to save the lanes' resume states into ``folder`` as a training job saves them
+    (:func:`synergyseg.train.save_states`), and their MB on disk."""
+    folder.mkdir(exist_ok=True)
+    jobs = [
+        Job(TrainSpec("bench", "d", "lmi", k + 1, 0, 1), folder / f"rep{k}.pt", None, {}, lane)
+        for k, lane in enumerate(lanes)
+    ]
+    seconds = save_states(jobs)
+    return seconds, sum(job.state_file.stat().st_size for job in jobs) / 2**20
 
 
 @section("device")

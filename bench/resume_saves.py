@@ -21,7 +21,6 @@ import gpu_check  # bench/ is this script's folder, so its siblings import direc
 import torch
 
 from synergyseg.model import ModelSpec
-from synergyseg.train import Job, TrainSpec, save_states
 
 
 def ten_states_seconds(folder: Path, models: int, repeats: int) -> tuple[float, float]:
@@ -34,12 +33,8 @@ def ten_states_seconds(folder: Path, models: int, repeats: int) -> tuple[float, 
         lane.model(images).sum().backward()
         lane.optimiser.step()
         lane.next_epoch = 2
-    jobs = [
-        Job(TrainSpec("bench", "d", "lmi", k + 1, 0, 1), folder / f"rep{k}.pt", None, {}, lane)
-        for k, lane in enumerate(lanes)
-    ]
-    seconds = min(save_states(jobs) for _ in range(repeats))
-    return seconds, sum(job.state_file.stat().st_size for job in jobs) / 2**20
+    timed = [gpu_check.save_lanes(lanes, folder) for _ in range(repeats)]
+    return min(seconds for seconds, _ in timed), timed[0][1]
 
 
 def main() -> None:

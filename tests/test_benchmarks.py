@@ -40,7 +40,12 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
     for size in ("64x64", "96x64"):
         rows = results["training"][size]
         assert all(rows[path]["images_per_s"] > 0 for path in "abcd"), rows
-        assert 0 < rows["c"]["mfu"] < 1
+        # MFU against the measured peak (two separate timings: on two busy cores their ratio
+        # is not bounded by 1, as it is on a quiet device)
+        peak = results["matmul peak"]["flops"]
+        for path in "abcd":
+            expected = rows[path]["images_per_s"] * rows["flops_per_image"] / peak
+            assert rows[path]["mfu"] == pytest.approx(expected)
     assert results["training"]["64x64"]["d_up16"]["images_per_s"] > 0  # the first size only
     assert "d_up16" not in results["training"]["96x64"]
     for row in results["training profile"].values():  # batch 2 and the filling batch

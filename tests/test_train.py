@@ -598,46 +598,15 @@ def test_training_error_leaves_no_checkpoint(tiny_split, tiny_store, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_a_diverging_loss_stops_the_job_keeps_the_last_good_state_and_no_checkpoint(
-    tiny_split, tiny_store, tmp_path, monkeypatch
-):
+def diverge_in_epoch_2(split, store, tmp_path, monkeypatch, state_every_s) -> tuple[list, str]:
+    """Two models trained together; the first one's loss turns NaN in epoch 2. Returns their
+    outputs and the job's error message."""
     from synergyseg import lanes
 
     original = lanes.Lane.take_loss
     reads = []
 
-    def take_loss(self):  # the first model's loss turns NaN in epoch 2 (its 3rd read)
-        value = original(self)
-        reads.append(value)
-        return float("nan") if len(reads) == 3 else value
-
-    monkeypatch.setattr(lanes.Lane, "take_loss", take_loss)
-    outs = [tmp_path / "first.pt", tmp_path / "second.pt"]
-    histories = [p.with_suffix(".csv") for p in outs]
-    with pytest.raises(TrainingDivergedError) as err:
-        train_models([SPEC, variant(rep=2)], tiny_split, tiny_store, outs, histories)
-    message = str(err.value)
-    assert f"{outs[0]}: training loss is nan in epoch 2" in message
-    assert f"state after epoch 1 is kept in {resume_path(outs[0])}" in message
-    assert str(outs[1]) not in message
-    assert not any(p.exists() for p in outs)  # never a checkpoint
-    kept = torch.load(resume_path(outs[0]), weights_only=True)
-    assert kept["epoch"] == 1
-    assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
-    assert not any(p.exists() for p in histories)  # written with the checkpoints only
-    assert len(pd.read_csv(progress_path(outs[0]))) == 1  # ends at the last good epoch
-    assert torch.load(resume_path(outs[1]), weights_only=True)["epoch"] == 2
-
-
-def test_a_model_diverging_before_any_save_says_so_and_the_others_are_saved(
-    tiny_split, tiny_store, tmp_path, monkeypatch
-):
-    from synergyseg import lanes
-
-    original = lanes.Lane.take_loss
-    reads = []
-
-    def take_loss(self):  # the first model's loss turns NaN in epoch 2 (its 3rd read)
+    def take_loss(self):  # the first model's 3rd read
         value = original(self)
         reads.append(value)
         return float("nan") if len(reads) == 3 else value
@@ -647,10 +616,31 @@ def test_a_model_diverging_before_any_save_says_so_and_the_others_are_saved(
     histories = [p.with_suffix(".csv") for p in outs]
     with pytest.raises(TrainingDivergedError) as err:
         train_models(
-            [SPEC, variant(rep=2)], tiny_split, tiny_store, outs, histories, state_every_s=3600
+            [SPEC, variant(rep=2)], split, store, outs, histories, state_every_s=state_every_s
         )
-    assert f"{outs[0]}: training loss is nan in epoch 2 (lmi replicate 1); no state of it" in str(
-        err.value
-    )
-    assert not resume_path(outs[0]).exists() and not any(p.exists() for p in outs)
+    assert not any(p.exists() for p in outs + histories)  # never a checkpoint or history
     assert torch.load(resume_path(outs[1]), weights_only=True)["epoch"] == 2  # kept at the stop
+    assert str(outs[1]) not in str(err.value)
+    return outs, str(err.value)
+
+
+def test_a_diverging_loss_stops_the_job_keeps_the_last_good_state_and_no_checkpoint(
+    tiny_split, tiny_store, tmp_path, monkeypatch
+):
+    outs, message = diverge_in_epoch_2(tiny_split, tiny_store, tmp_path, monkeypatch, 0)
+    assert f"{outs[0]}: training loss is nan in epoch 2" in message
+    assert f"state after epoch 1 is kept in {resume_path(outs[0])}" in message
+    kept = torch.load(resume_path(outs[0]), weights_only=True)
+    assert kept["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+    assert len(pd.read_csv(progress_path(outs[0]))) == 1  # ends at the last good epoch
+
+
+def test_a_model_diverging_before_any_save_says_so_and_the_others_are_saved(
+    tiny_split, tiny_store, tmp_path, monkeypatch
+):
+    outs, message = diverge_in_epoch_2(tiny_split, tiny_store, tmp_path, monkeypatch, 3600)
+    assert (
+        f"{outs[0]}: training loss is nan in epoch 2 (lmi replicate 1); no state of it" in message
+    )
+    assert not resume_path(outs[0]).exists()
