@@ -12,7 +12,8 @@
    top operators and kernels, eager at batch 2 and at the filling batch, and with --compile
    the compiled step at the filling batch;
 4. prediction and Grad-CAM images/s;
-5. a real training → prediction → scoring run on the demo data;
+5. a real training → prediction → scoring run on the demo data, and with --cold-job a
+   regime's training job as the workflow starts it (a fresh process, cold compiler caches);
 6. the projected GPU-hours of the full protocol from the measured rates, with each training
    job's fixed costs: setting its models up (compile, graph capture) and saving their resume
    states (ten full-width states, timed to disk).
@@ -29,6 +30,8 @@ import argparse
 import contextlib
 import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -643,6 +646,58 @@ def demo_section(device, demo: Path | None, work: Path, toy: bool, compile_model
     return {"train_seconds": trained, "dice": dice, "host_peak_gib": memory.anon_total / 2**30}
 
 
+# one regime's training job in a fresh process, as the workflow starts it: only its epoch of
+# three steps is training, the rest is what every job pays (Python and PyTorch, the data,
+# building, compiling and capturing the models, the last save and the checkpoints)
+COLD_JOB = """
+import json, sys
+from synergyseg.model import ModelSpec
+from synergyseg.train import TrainSpec, train_models
+store, split, folder, width, models, device, compile_model = sys.argv[1:8]
+model = ModelSpec("default", float(width))
+specs = [TrainSpec("bench", "cold", "lmi", k + 1, 1, 1, model, 2, 3, 0) for k in range(int(models))]
+outs = [f"{folder}/rep{k + 1}.pt" for k in range(int(models))]
+histories = train_models(specs, split, store, outs, [o + ".csv" for o in outs], device=device,
+                         compile_model=compile_model == "1", state_every_s=600)
+print(json.dumps({"epoch_s": histories[0][-1]["seconds"]}))
+"""
+
+
+@section("cold training job")
+def cold_job_section(device, toy: bool, size: str, work: Path, compile_model: bool):
+    """A regime's ten models trained for three steps by a fresh process with empty compiler
+    caches: its wall time less the epoch is the set-up a job pays on a node that has not
+    compiled this network before (the fused paths' ``setup_s`` is the warm lower bound)."""
+    models = 3 if toy else MODELS
+    store = training_store(work, size)
+    split = split_manifest(work / "cold.csv", 64, "train")
+    folder = work / "cold"
+    folder.mkdir(exist_ok=True)
+    caches = {  # cold: nothing compiled before on this "node"
+        "TORCHINDUCTOR_CACHE_DIR": str(work / "cold_inductor"),
+        "TRITON_CACHE_DIR": str(work / "cold_triton"),
+    }
+    width = str(bench_spec(toy).width)
+    started = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-c", COLD_JOB, str(store), str(split), str(folder), width]
+        + [str(models), device.type, "1" if compile_model else "0"],
+        capture_output=True,
+        text=True,
+        env=os.environ | caches,
+        check=False,
+    )
+    total = time.perf_counter() - started
+    if run.returncode != 0:
+        raise RuntimeError(f"the training job failed: {run.stderr[-2000:]}")
+    epoch = json.loads(run.stdout.strip().splitlines()[-1])["epoch_s"]
+    print(
+        f"  {models} models at {size}{', compiled' if compile_model else ''}: "
+        f"{total:.1f} s in all, {total - epoch:.1f} s of it not training"
+    )
+    return {"models": models, "total_s": total, "fixed_s": total - epoch, "compiled": compile_model}
+
+
 @section("projection")
 def projection_section(sizes, toy: bool):
     """GPU-hours of config/config.yaml from the measured rates (toy: the toy rates stand in
@@ -732,6 +787,15 @@ def projection_section(sizes, toy: bool):
                 f"their resume saves {out['saving_hours' + suffix]:.2f} (every "
                 f"{RESUME_STATE_MINUTES} min and after the last epoch)"
             )
+    cold = RESULTS.get("cold training job", {})
+    if "fixed_s" in cold:
+        jobs = REGIMES * len(PROTOCOL)
+        out["cold_setup_hours"] = jobs * cold["fixed_s"] / 3600
+        print(
+            f"  (if every one of the {jobs} training jobs started as cold as a fresh node: "
+            f"{out['cold_setup_hours']:.2f} GPU-hours of set-up, "
+            f"{'compiled' if cold['compiled'] else 'eager'})"
+        )
     if every_epoch:
         out["saving_every_epoch_hours"] = sum(every_epoch.values())
         print(f"  (saving after every epoch would take {out['saving_every_epoch_hours']:.2f})")
@@ -803,6 +867,9 @@ def main() -> int:
     parser.add_argument(
         "--demo", type=Path, default=None, help="demo split1.csv, store/, encoder.pth"
     )
+    parser.add_argument(
+        "--cold-job", action="store_true", help="also time a training job in a fresh process"
+    )
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     toy = args.toy or device.type != "cuda"
@@ -821,6 +888,8 @@ def main() -> int:
             compiled_profile_section(device, toy, sizes[0], work)
         inference_section(device, toy, work, args.predict_images)
         demo_section(device, args.demo, work, toy, args.compile)
+        if args.cold_job:
+            cold_job_section(device, toy, sizes[0], work, args.compile)
         projection_section(sizes, toy)
     summary()
     failed = [v for v in RESULTS.values() if isinstance(v, dict) and "error" in v]

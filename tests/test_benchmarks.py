@@ -27,7 +27,8 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
     features = vgg16_features(0.125, 4).state_dict()
     torch.save({f"features.{k}": v for k, v in features.items()}, demo / "encoder.pth")
     result = subprocess.run(
-        ["bash", "bench/gpu_check.sh", "--toy", "--demo", str(demo), "--out", str(tmp_path)],
+        ["bash", "bench/gpu_check.sh", "--toy", "--demo", str(demo), "--out", str(tmp_path)]
+        + ["--cold-job"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -68,6 +69,9 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
     assert "save_s" not in results["training"]["96x64"]["d"]
     projection = results["projection"]
     assert 0 < projection["setup_hours"] + projection["saving_hours"] < projection["total"]
+    cold = results["cold training job"]  # a fresh process: imports, data, models, checkpoints
+    assert 0 < cold["fixed_s"] < cold["total_s"]
+    assert projection["cold_setup_hours"] == pytest.approx(27 * cold["fixed_s"] / 3600)
 
 
 def test_projection_adds_each_training_jobs_set_up_and_resume_saves(monkeypatch, capsys):
