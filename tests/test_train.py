@@ -174,6 +174,21 @@ def test_a_job_killed_among_its_checkpoints_keeps_every_model_and_a_cut_state_re
     assert not any(resume_path(p).exists() for p in outs) and not leftover.exists()
 
 
+def record_saves(monkeypatch) -> list[int]:
+    """The epochs after which the training jobs of a test save their models' states."""
+    from synergyseg import train
+
+    saved_after = []
+    save_states = train.save_states
+
+    def recording(jobs):
+        saved_after.extend(job.lane.next_epoch - 1 for job in jobs)
+        return save_states(jobs)
+
+    monkeypatch.setattr(train, "save_states", recording)
+    return saved_after
+
+
 def test_resume_states_are_saved_once_the_interval_has_passed_after_the_last_save():
     now = [100.0]
     schedule = SaveSchedule(60, clock=lambda: now[0])
@@ -204,14 +219,7 @@ def test_a_job_killed_between_saves_resumes_from_the_last_save_to_the_same_weigh
     monkeypatch.setattr(
         train, "SaveSchedule", lambda every_s: SaveSchedule(every_s, clock=lambda: now[0])
     )
-    saved_after = []
-    save_states = train.save_states
-
-    def recording(jobs):
-        saved_after.extend(job.lane.next_epoch - 1 for job in jobs)
-        return save_states(jobs)
-
-    monkeypatch.setattr(train, "save_states", recording)
+    saved_after = record_saves(monkeypatch)
 
     def epoch_of_25_s(kill_at=None):
         def hook(done):
@@ -257,14 +265,7 @@ def test_with_saves_far_apart_a_killed_job_retrains_its_epochs_but_none_among_ch
 
     straight = tmp_path / "straight.pt"
     train_model(SPEC, tiny_split, tiny_store, straight, straight.with_suffix(".csv"))
-    saved_after = []
-    save_states = train.save_states
-
-    def recording(jobs):
-        saved_after.extend(job.lane.next_epoch - 1 for job in jobs)
-        return save_states(jobs)
-
-    monkeypatch.setattr(train, "save_states", recording)
+    saved_after = record_saves(monkeypatch)
     out, history = tmp_path / "rep1.pt", tmp_path / "rep1.history.csv"
     hour = 3600.0
     with pytest.raises(Killed):
