@@ -76,7 +76,7 @@ PROTOCOL = {  # dataset: (images, epochs, slice size)
 }
 MODELS, REGIMES, STEP_IMAGES, MONITOR = 10, 9, 512 * 2, 64
 TEST_SHARE = 5 * 0.2 + 0.4 + 0.6 + 0.8 + 0.9  # test images per image, over the 9 regimes
-PREDICT_THREADS = 4  # config/config.yaml's train.threads, which the predict rule runs with
+PREDICT_THREADS = 8  # config/config.yaml's predict.threads
 RESUME_STATE_MINUTES = 10  # config/config.yaml's train.resume_state_minutes
 RESULTS: dict = {}
 PATHS: set | None = None  # --paths: the training paths to time (default: all)

@@ -127,7 +127,7 @@ rule predict:
     priority: 30
     conda:
         "../envs/synergyseg.yaml"
-    threads: config["train"]["threads"]
+    threads: config["predict"]["threads"]
     resources:
         gpu=1,
         mem_mb=predict_mem_mb,

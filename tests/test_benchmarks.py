@@ -134,9 +134,9 @@ def test_gpu_check_projects_the_full_configs_settings():
         gpu_check = importlib.import_module("gpu_check")
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    train = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["train"]
-    assert gpu_check.PREDICT_THREADS == train["threads"]
-    assert gpu_check.RESUME_STATE_MINUTES == train["resume_state_minutes"]
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    assert gpu_check.PREDICT_THREADS == config["predict"]["threads"]
+    assert gpu_check.RESUME_STATE_MINUTES == config["train"]["resume_state_minutes"]
 
 
 def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):

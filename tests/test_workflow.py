@@ -340,9 +340,9 @@ def test_a_new_selection_setting_redoes_grad_cam_only_where_another_split_is_sel
 def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):
     other = edited_copy(demo, tmp_path / "resources")
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
-    config["train"].update(threads=2, cuda_graphs=False, compile=False)
+    config["train"].update(threads=2, cuda_graphs=False, compile=False, resume_state_minutes=0)
     config["resources"] = {"train_images_per_s": 50, "predict_images_per_s": 100}
-    config["predict"]["batch_size"] = 7
+    config["predict"].update(batch_size=7, threads=2)
     config["figures"]["cam"]["batch_size"] = 3
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(other, "-n", "--configfile", "config/demo.yaml")
