@@ -77,6 +77,7 @@ PROTOCOL = {  # dataset: (images, epochs, slice size)
 MODELS, REGIMES, STEP_IMAGES, MONITOR = 10, 9, 512 * 2, 64
 TEST_SHARE = 5 * 0.2 + 0.4 + 0.6 + 0.8 + 0.9  # test images per image, over the 9 regimes
 PREDICT_THREADS = 8  # config/config.yaml's predict.threads
+TRAIN_THREADS = 4  # config/config.yaml's train.threads
 RESUME_STATE_MINUTES = 10  # config/config.yaml's train.resume_state_minutes
 RESULTS: dict = {}
 PATHS: set | None = None  # --paths: the training paths to time (default: all)
@@ -646,28 +647,34 @@ def demo_section(device, demo: Path | None, work: Path, toy: bool, compile_model
     return {"train_seconds": trained, "dice": dice, "host_peak_gib": memory.anon_total / 2**30}
 
 
-# one regime's training job in a fresh process, as the workflow starts it: only its epoch of
-# three steps is training, the rest is what every job pays (Python and PyTorch, the data,
-# building, compiling and capturing the models, the last save and the checkpoints)
+# one regime's training job in a fresh process, much as the workflow starts it (config.yaml's
+# threads, compile on a GPU, 64 monitoring images; all LMI, so no weights file): only its
+# epoch of three steps is training, the rest is what every job pays beside its epochs (Python
+# and PyTorch, the data, building, compiling and capturing the models, compiling the eval-mode
+# monitoring pass, the save after the last epoch and the checkpoints)
 COLD_JOB = """
 import json, sys
 from synergyseg.model import ModelSpec
 from synergyseg.train import TrainSpec, train_models
-store, split, folder, width, models, device, compile_model = sys.argv[1:8]
+store, split, folder, width, models, device, threads = sys.argv[1:8]
 model = ModelSpec("default", float(width))
-specs = [TrainSpec("bench", "cold", "lmi", k + 1, 1, 1, model, 2, 3, 0) for k in range(int(models))]
+specs = [
+    TrainSpec("bench", "cold", "lmi", k + 1, 1, 1, model, 2, steps_per_epoch=3, monitor_images=64)
+    for k in range(int(models))
+]
 outs = [f"{folder}/rep{k + 1}.pt" for k in range(int(models))]
 histories = train_models(specs, split, store, outs, [o + ".csv" for o in outs], device=device,
-                         compile_model=compile_model == "1", state_every_s=600)
+                         threads=int(threads), compile_model=True, state_every_s=600)
 print(json.dumps({"epoch_s": histories[0][-1]["seconds"]}))
 """
 
 
 @section("cold training job")
-def cold_job_section(device, toy: bool, size: str, work: Path, compile_model: bool):
+def cold_job_section(device, toy: bool, size: str, work: Path):
     """A regime's ten models trained for three steps by a fresh process with empty compiler
-    caches: its wall time less the epoch is the set-up a job pays on a node that has not
-    compiled this network before (the fused paths' ``setup_s`` is the warm lower bound)."""
+    caches (compiled on a GPU, as ``train.compile`` does by default): its wall time less the
+    epoch is what a job pays beside its epochs on a node that has not compiled this network
+    before, the save after its last epoch included."""
     models = 3 if toy else MODELS
     store = training_store(work, size)
     split = split_manifest(work / "cold.csv", 64, "train")
@@ -677,25 +684,28 @@ def cold_job_section(device, toy: bool, size: str, work: Path, compile_model: bo
         "TORCHINDUCTOR_CACHE_DIR": str(work / "cold_inductor"),
         "TRITON_CACHE_DIR": str(work / "cold_triton"),
     }
-    width = str(bench_spec(toy).width)
+    if device.type == "cuda":  # the memory this process still caches is the job's to use
+        torch.cuda.empty_cache()
+    arguments = [str(store), str(split), str(folder), str(bench_spec(toy).width), str(models)]
     started = time.perf_counter()
     run = subprocess.run(
-        [sys.executable, "-c", COLD_JOB, str(store), str(split), str(folder), width]
-        + [str(models), device.type, "1" if compile_model else "0"],
+        [sys.executable, "-c", COLD_JOB, *arguments, device.type, str(TRAIN_THREADS)],
         capture_output=True,
         text=True,
         env=os.environ | caches,
         check=False,
+        timeout=300,  # a compile that hangs must not take the rest of the run with it
     )
     total = time.perf_counter() - started
     if run.returncode != 0:
         raise RuntimeError(f"the training job failed: {run.stderr[-2000:]}")
     epoch = json.loads(run.stdout.strip().splitlines()[-1])["epoch_s"]
+    compiled = device.type == "cuda"
     print(
-        f"  {models} models at {size}{', compiled' if compile_model else ''}: "
-        f"{total:.1f} s in all, {total - epoch:.1f} s of it not training"
+        f"  {models} models at {size}{', compiled' if compiled else ''}: {total:.1f} s in all, "
+        f"{total - epoch:.1f} s of it beside the epoch (its last save included)"
     )
-    return {"models": models, "total_s": total, "fixed_s": total - epoch, "compiled": compile_model}
+    return {"models": models, "total_s": total, "fixed_s": total - epoch, "compiled": compiled}
 
 
 @section("projection")
@@ -793,8 +803,8 @@ def projection_section(sizes, toy: bool):
         out["cold_setup_hours"] = jobs * cold["fixed_s"] / 3600
         print(
             f"  (if every one of the {jobs} training jobs started as cold as a fresh node: "
-            f"{out['cold_setup_hours']:.2f} GPU-hours of set-up, "
-            f"{'compiled' if cold['compiled'] else 'eager'})"
+            f"{out['cold_setup_hours']:.2f} GPU-hours beside their epochs, a last save each "
+            "included; not added to the total)"
         )
     if every_epoch:
         out["saving_every_epoch_hours"] = sum(every_epoch.values())
@@ -868,7 +878,9 @@ def main() -> int:
         "--demo", type=Path, default=None, help="demo split1.csv, store/, encoder.pth"
     )
     parser.add_argument(
-        "--cold-job", action="store_true", help="also time a training job in a fresh process"
+        "--cold-job",
+        action="store_true",
+        help="also time a training job in a fresh process, compiled on a GPU",
     )
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -889,7 +901,7 @@ def main() -> int:
         inference_section(device, toy, work, args.predict_images)
         demo_section(device, args.demo, work, toy, args.compile)
         if args.cold_job:
-            cold_job_section(device, toy, sizes[0], work, args.compile)
+            cold_job_section(device, toy, sizes[0], work)
         projection_section(sizes, toy)
     summary()
     failed = [v for v in RESULTS.values() if isinstance(v, dict) and "error" in v]

@@ -136,6 +136,7 @@ def test_gpu_check_projects_the_full_configs_settings():
         sys.path.remove(str(ROOT / "bench"))
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     assert gpu_check.PREDICT_THREADS == config["predict"]["threads"]
+    assert gpu_check.TRAIN_THREADS == config["train"]["threads"]
     assert gpu_check.RESUME_STATE_MINUTES == config["train"]["resume_state_minutes"]
 
 
