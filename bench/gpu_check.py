@@ -172,41 +172,38 @@ def lanes_rate(
     ``own_dtype_upsampling`` keeps upsampling out of fp32 (:func:`upsampling_in_own_dtype`);
     with ``save_to`` also the seconds to save every lane's resume state there, as a training
     job does (host copy, serialisation, flush to disk)."""
-    if own_dtype_upsampling:
-        with upsampling_in_own_dtype():
-            return lanes_rate(
-                data, spec, models, batch, steps, device, graphs, precision, streams, compiled
-            )
-    train_speed.sync(device)
-    set_up = time.perf_counter()
-    autocast = autocast_factory(device, precision, graphs)
-    lanes = []
-    for k in range(models):
-        lane = new_lane(spec, device, k)
-        if compiled:
-            lane.compile()
-        if graphs:
-            lane.capture(data, batch, False, autocast)
-        lanes.append(lane)
-    if device.type == "cuda" and not streams:  # replay every lane's graph on one stream
-        for lane in lanes:
-            lane.stream = lanes[0].stream
+    experiment = upsampling_in_own_dtype() if own_dtype_upsampling else contextlib.nullcontext()
+    with experiment:
+        train_speed.sync(device)
+        set_up = time.perf_counter()
+        autocast = autocast_factory(device, precision, graphs)
+        lanes = []
+        for k in range(models):
+            lane = new_lane(spec, device, k)
+            if compiled:
+                lane.compile()
+            if graphs:
+                lane.capture(data, batch, False, autocast)
+            lanes.append(lane)
+        if device.type == "cuda" and not streams:  # replay every lane's graph on one stream
+            for lane in lanes:
+                lane.stream = lanes[0].stream
 
-    def epoch(epoch_steps, number):
-        plans = [epoch_batches(len(data), batch, epoch_steps, k, number) for k in range(models)]
-        run_epoch(lanes, plans, data, autocast)
-        for lane in lanes:
-            lane.take_loss()
+        def epoch(epoch_steps, number):
+            plans = [epoch_batches(len(data), batch, epoch_steps, k, number) for k in range(models)]
+            run_epoch(lanes, plans, data, autocast)
+            for lane in lanes:
+                lane.take_loss()
 
-    epoch(3, 0)
-    train_speed.sync(device)
-    started = time.perf_counter()
-    epoch(steps, 1)
-    seconds = time.perf_counter() - started
-    row = {"images_per_s": models * batch * steps / seconds, "setup_s": started - set_up}
-    if save_to is not None:
-        row["save_s"], row["state_mb"] = save_lanes(lanes, save_to)
-    return row
+        epoch(3, 0)
+        train_speed.sync(device)
+        started = time.perf_counter()
+        epoch(steps, 1)
+        seconds = time.perf_counter() - started
+        row = {"images_per_s": models * batch * steps / seconds, "setup_s": started - set_up}
+        if save_to is not None:
+            row["save_s"], row["state_mb"] = save_lanes(lanes, save_to)
+        return row
 
 
 def save_lanes(lanes: list[Lane], folder: Path) -> tuple[float, float]:
@@ -293,9 +290,22 @@ def training_at(
         if cuda:
             torch.cuda.empty_cache()
 
-    def lanes(n, batch, n_steps, graphs=cuda, streams=True, save_to=None):
+    def lanes(
+        n, batch, n_steps, graphs=cuda, streams=True, compiled=False, up16=False, save_to=None
+    ):
         return lambda: lanes_rate(
-            data, spec, n, batch, n_steps, device, graphs, precision, streams, save_to=save_to
+            data,
+            spec,
+            n,
+            batch,
+            n_steps,
+            device,
+            graphs,
+            precision,
+            streams,
+            compiled,
+            up16,
+            save_to,
         )
 
     measure("a", lambda: train_speed.plain_loop(spec, images, masks, device, steps * 2))
@@ -321,28 +331,13 @@ def training_at(
             lambda: lanes_rate(streamed, spec, models, 2, steps, device, False, precision),
         )
     if first_size:  # the same ten models with their upsampling in bf16, not fp32
-        measure(
-            "d_up16",
-            lambda: lanes_rate(
-                data, spec, models, 2, steps, device, cuda, precision, own_dtype_upsampling=True
-            ),
-        )
+        measure("d_up16", lanes(models, 2, steps, up16=True))
     for up16 in (False, True) if first_size else (False,):
         if not compile_too:
             break
         suffix = "_up16" if up16 else ""
-        measure(
-            f"c_compiled{suffix}",
-            lambda up16=up16: lanes_rate(
-                data, spec, 1, fill, steps, device, False, precision, True, True, up16
-            ),
-        )
-        measure(
-            f"d_compiled{suffix}",
-            lambda up16=up16: lanes_rate(
-                data, spec, models, 2, steps, device, cuda, precision, True, True, up16
-            ),
-        )
+        measure(f"c_compiled{suffix}", lanes(1, fill, steps, False, compiled=True, up16=up16))
+        measure(f"d_compiled{suffix}", lanes(models, 2, steps, compiled=True, up16=up16))
     if cuda:
         print(f"  peak GPU memory so far {torch.cuda.max_memory_allocated(device) / 1e9:.1f} GB")
     return rows
@@ -724,22 +719,20 @@ def projection_section(sizes, toy: bool):
         training = {size: measured.get(size) for size in ("512x512", "608x416")}
     inference = RESULTS.get("prediction and Grad-CAM", {})
 
-    def rate_of(size, path):
+    def value_of(size, path, key="images_per_s"):
         row = training.get(size)
-        return row.get(path, {}).get("images_per_s") if isinstance(row, dict) else None
+        return row.get(path, {}).get(key) if isinstance(row, dict) else None
 
     def speedup_at(size):
-        eager, compiled = rate_of(size, "d"), rate_of(size, "d_compiled")
+        eager, compiled = value_of(size, "d"), value_of(size, "d_compiled")
         return compiled / eager if eager and compiled else None
 
     def fixed_cost(key, size, path):
-        """A fused path's set-up or saving seconds at ``size``, else at the other size."""
-        for at in (size, *(s for s in training if s != size)):
-            row = training.get(at)
-            value = row.get(path, {}).get(key) if isinstance(row, dict) else None
-            if value is not None:
-                return value
-        return None
+        """A fused path's set-up or saving seconds at ``size``, else at the other size (the
+        states are saved at one size only)."""
+        other = "608x416" if size == "512x512" else "512x512"
+        value = value_of(size, path, key)
+        return value if value is not None else value_of(other, path, key)
 
     hours: dict = {"eager": {}, "compiled": {}}
     setups: dict = {"eager": {}, "compiled": {}}  # GPU-hours of the jobs' set-up
@@ -748,11 +741,11 @@ def projection_section(sizes, toy: bool):
     notes = set()
     for dataset, (images, epochs, size) in PROTOCOL.items():
         other = "608x416" if size == "512x512" else "512x512"
-        eager = rate_of(size, "d")
-        if eager is None and rate_of(other, "d"):  # the two sizes differ by 3.5 % in pixels
-            eager = rate_of(other, "d")
+        eager = value_of(size, "d")
+        if eager is None and value_of(other, "d"):  # the two sizes differ by 3.5 % in pixels
+            eager = value_of(other, "d")
             notes.add(f"{size} eager rate taken from {other}")
-        compiled = rate_of(size, "d_compiled")
+        compiled = value_of(size, "d_compiled")
         speedup = speedup_at(size) or speedup_at(other)
         if compiled is None and eager and speedup:  # compile was not timed at this size
             compiled = eager * speedup
