@@ -67,7 +67,7 @@ def auroc_from_histograms(positives: np.ndarray, negatives: np.ndarray) -> np.nd
 def image_metrics(probs: np.ndarray, masks: np.ndarray) -> pd.DataFrame:
     """One row per image: tp, fp, tn, fn and the five metrics (NaN where undefined)."""
     probs = np.asarray(probs)
-    masks = np.asarray(masks).astype(bool)
+    masks = np.asarray(masks, dtype=bool)  # no copy of boolean references
     if probs.dtype != np.uint8:
         raise TypeError(f"probabilities must be uint8 (0-255), got {probs.dtype}")
     if probs.shape != masks.shape:
@@ -84,8 +84,8 @@ def binary_mask_metrics(predicted: np.ndarray, masks: np.ndarray) -> pd.DataFram
     With two score levels the Mann–Whitney AUROC is (tp·tn + ½(tp·fp + fn·tn)) / (P·N): a
     positive beats a negative when it is predicted and the negative is not, and ties
     otherwise on equal predictions — the histogram sums, term by term."""
-    predicted = np.asarray(predicted).astype(bool)
-    masks = np.asarray(masks).astype(bool)
+    predicted = np.asarray(predicted, dtype=bool)  # boolean masks are not copied
+    masks = np.asarray(masks, dtype=bool)
     if predicted.shape != masks.shape:
         raise ValueError(f"masks {predicted.shape} and references {masks.shape} differ in shape")
     tp, fp, tn, fn = outcome_counts(predicted, masks)
@@ -99,8 +99,8 @@ def outcome_counts(predicted: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray
     n = predicted.shape[0]
     predicted, truth = predicted.reshape(n, -1), masks.reshape(n, -1)
     tp = np.count_nonzero(predicted & truth, axis=1)
-    fp = np.count_nonzero(predicted & ~truth, axis=1)
-    fn = np.count_nonzero(~predicted & truth, axis=1)
+    fp = np.count_nonzero(predicted, axis=1) - tp  # one pass over each, no inverted copies
+    fn = np.count_nonzero(truth, axis=1) - tp
     return tp, fp, truth.shape[1] - tp - fp - fn, fn
 
 

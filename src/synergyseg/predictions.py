@@ -24,6 +24,9 @@ import numpy as np
 from synergyseg.atomic import atomic_path
 from synergyseg.errors import InputDataError
 
+# what reading a damaged or foreign .npz raises, at its opening or in the middle of its maps
+UNREADABLE = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
+
 # zlib level 1: about three times faster than the default 6 and within ~10 % of its size on
 # probability maps, which matters when a GPU job would otherwise wait for the compressor
 COMPRESSION_LEVEL = 1
@@ -85,7 +88,7 @@ class PredictionReader:
             with zipfile.ZipFile(self.path) as archive, archive.open("slice_ids.npy") as member:
                 self.slice_ids = np.lib.format.read_array(member, allow_pickle=False).astype(str)
                 self.shape = self._probs_shape(archive)
-        except (OSError, KeyError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as err:
+        except (*UNREADABLE, KeyError, ValueError) as err:
             raise InputDataError(self.path, f"is not a readable prediction file ({err})") from err
         if self.shape[0] != len(self.slice_ids):  # maps would be scored against other slices
             raise InputDataError(
@@ -117,7 +120,7 @@ class PredictionReader:
                 count = min(size, n - start)
                 try:
                     data = member.read(count * per_map)
-                except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as err:
+                except UNREADABLE as err:
                     # a damaged file surfaces only here, minutes into a scoring job
                     raise InputDataError(
                         self.path, f"is corrupt at map {start} ({err}); delete it to predict again"

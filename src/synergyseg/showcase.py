@@ -98,12 +98,14 @@ def _pick(frame: pd.DataFrame, role: str) -> str | None:
     return chosen
 
 
-def labels_shown(labels: pd.Series, limit: int | None, what: str) -> list[str]:
-    """The clinical labels a figure shows: all of them, or the ``limit`` with most images
-    (ties by name), in name order. A figure grows a row per label, and a dataset labelled by
-    patient or free text would ask matplotlib for a canvas past its 2^16-pixel limit after
-    hours of GPU work; the labels left out are logged."""
-    counts = labels.astype(str).value_counts(dropna=False)
+def labels_shown(per_image: pd.DataFrame, limit: int | None, what: str) -> list[str]:
+    """The clinical labels a figure of ``per_image`` rows (several per image: one per model)
+    shows: all of them, or the ``limit`` with most images (ties by name), in name order. A
+    figure grows a row per label, and a dataset labelled by patient or free text would ask
+    matplotlib for a canvas past its 2^16-pixel limit after hours of GPU work; the labels left
+    out are logged."""
+    labels = per_image.drop_duplicates("slice_id")["label"].astype(str)
+    counts = labels.value_counts(dropna=False)
     ranked = sorted(counts.index, key=lambda label: (-counts[label], label))
     kept = ranked if limit is None else ranked[:limit]
     left_out = ranked[len(kept) :]
@@ -140,9 +142,8 @@ def choose_images(
     """One row per shown image: slice_id, label, role(s), metric, lmi, tii, delta; for at
     most ``max_labels`` labels (:func:`labels_shown`)."""
     per_image = per_image.astype({"slice_id": str, "label": str})
-    images = per_image.drop_duplicates("slice_id")["label"]
     rows = []
-    for label in labels_shown(images, max_labels, "image panels"):
+    for label in labels_shown(per_image, max_labels, "image panels"):
         of_label = per_image[per_image["label"] == label]
         metric = settings.metric
         candidates = _defined(of_label, metric)

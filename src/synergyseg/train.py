@@ -252,8 +252,9 @@ class SaveSchedule:
         self.last = clock()
 
     def due(self, last_epoch: bool = False) -> bool:
-        """Whether to save at the end of this epoch: always after the last one, so that a job
-        killed among its checkpoints retrains no model."""
+        """Whether to save at the end of this epoch: always after a job's last one (the end of
+        its epochs, or a stop), so that a job killed among its checkpoints retrains no model
+        and a stopped job keeps its healthy models' work."""
         return last_epoch or self.clock() - self.last >= self.every_s
 
     def saved(self) -> None:
@@ -473,7 +474,7 @@ def train_models(
             write_csv(pd.DataFrame(lane.history, columns=HISTORY_COLUMNS), progress_path(job.out))
         # when a model diverges the job stops: the others' work is kept
         healthy = [job for job in running if job.lane.next_epoch == epoch + 1]
-        if healthy and (schedule.due(epoch == common.epochs) or diverged):
+        if healthy and schedule.due(last_epoch=epoch == common.epochs or bool(diverged)):
             seconds_saving = save_states(healthy)
             schedule.saved()
             log.info("resume states after epoch %d saved in %.1fs", epoch, seconds_saving)

@@ -114,8 +114,7 @@ def distribution_figure(
 ) -> Figure:
     """Fig S2–S4 style: AUROC and Dice per image for both models, all images and per label
     (at most ``max_labels`` of them: :func:`synergyseg.showcase.labels_shown`)."""
-    images = per_image.drop_duplicates("slice_id")["label"]
-    labels = labels_shown(images, max_labels, "distributions")
+    labels = labels_shown(per_image, max_labels, "distributions")
     groups = [("all test images", per_image)] + [
         (f"label: {label}", per_image[per_image["label"].astype(str) == label]) for label in labels
     ]
