@@ -29,10 +29,14 @@ rule pretrain_encoder:
         "logs/pretrain_encoder/pretrained_encoder.log",
     benchmark:
         "benchmarks/pretrain_encoder/pretrained_encoder.tsv"
-    priority: 50
+    # First, beside the data preparation on the other cores: every TII model waits for it.
+    priority: 70
     conda:
         "../envs/synergyseg.yaml"
-    threads: 2
+    # One thread, whatever --cores allows: on the CPU the weight gradients are summed in
+    # per-thread parts, so another thread count trains another encoder (and Snakemake lowers a
+    # rule's threads to --cores, which would make the demo's results depend on the machine).
+    threads: 1
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
     params:

@@ -155,8 +155,13 @@ def folded_vgg_state(model: EncoderClassifier, width: float) -> dict[str, torch.
 
 
 def pretrain_encoder(spec: PretrainSpec, seed: int, out: str | Path, threads: int = 1) -> dict:
-    """Train the encoder on the shape task; save the state dict atomically; return accuracies."""
+    """Train the encoder on the shape task; save the state dict atomically; return accuracies.
+
+    The result depends on ``threads``: on the CPU each weight gradient is summed in
+    per-thread parts, so another thread count rounds differently and trains another encoder.
+    """
     torch.set_num_threads(threads)
+    log.info("pretraining on %d CPU thread(s)", threads)
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 4, spec.n_images)  # the quadrant holding the object
     images = np.stack(
