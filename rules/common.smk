@@ -377,9 +377,13 @@ def tables_mem_mb(wildcards, input, attempt):
     return need.table_mem_mb(input_mb(input, "stats"), attempt)
 
 
-def figures_mem_mb(wildcards, input, attempt):
-    names = ("per_image", "tests", "normality", "cam_lmi", "cam_tii")
-    return need.table_mem_mb(input_mb(input, *names), attempt)
+def example_figures_mem_mb(wildcards, input, attempt):
+    return need.table_mem_mb(input_mb(input, "cam_lmi", "cam_tii"), attempt)
+
+
+def statistics_figures_mem_mb(wildcards, input, attempt):
+    tables = input_mb(input, "per_image", "tests", "normality")
+    return need.table_mem_mb(tables, attempt)
 
 
 def explain_mem_mb(wildcards, input, attempt):

@@ -47,7 +47,8 @@ def test_full_protocol_plans_270_checkpoints_in_a_lean_job_graph(tmp_path):
         "table_s2": 1,
         "choose_figure_images": 3,
         "explain_images": 3,  # the selected split's images, both inits
-        "plot_figures": 3,
+        "plot_examples": 3,
+        "plot_statistics": 3,
         "all": 1,
     }
     assert sum(jobs.values()) <= 700

@@ -62,7 +62,7 @@ if _target:
 # stage: (rule forced to run again, the output it is publishing when the run dies). From the
 # end of the DAG backwards, so that redoing one stage never makes a later one out of date.
 KILL_POINTS = {
-    "figures": ("plot_figures", "results/figures/kidney/segmentation.pdf"),
+    "figures": ("plot_examples", "results/figures/kidney/segmentation.pdf"),
     "tables": ("make_tables", "results/tables/table1.md"),
     "statistics": ("compute_statistics", "results/kidney/stats/train40/tests.csv"),
     "metrics": ("score_predictions", "results/kidney/metrics/split1/lmi/rep2.csv"),

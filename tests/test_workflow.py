@@ -188,7 +188,7 @@ def test_new_figure_settings_rerender_figures_only(demo, tmp_path):
     config = yaml.safe_load((other / "config" / "demo.yaml").read_text())
     config["figures"]["dpi"] = 120
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
-    plots = {"plot_figures": 3}
+    plots = {"plot_examples": 3, "plot_statistics": 3}
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
     assert jobs == plots | {"all": 1}
 
@@ -196,7 +196,7 @@ def test_new_figure_settings_rerender_figures_only(demo, tmp_path):
     config["figures"]["cam"]["target"] = "all"
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    assert jobs == {"explain_images": 3, "plot_figures": 3, "all": 1}
+    assert jobs == {"explain_images": 3, "plot_examples": 3, "all": 1}  # no statistics panel
 
     jobs = plan_after_code_edit(demo, tmp_path / "style", "figures/style.py")
     assert jobs == plots | {"all": 1}
@@ -254,7 +254,8 @@ AFTER_TRAINING = {
     "choose_figure_images",
     "explain_images",
     "make_tables",
-    "plot_figures",
+    "plot_examples",
+    "plot_statistics",
     "table_s2",  # the depletion regime's manifest is planned again (see below)
 }
 AFTER_SCORING = AFTER_TRAINING - {"predict"}
@@ -264,8 +265,8 @@ AFTER_SCORING = AFTER_TRAINING - {"predict"}
 # test_editing_metric_code_rescores_but_never_retrains shows that a real run does not.
 MODULE_EDITS = {
     "atomic.py": set(),  # infrastructure: how files are written, never what they hold
-    "stats.py": {"compute_statistics", "make_tables", "plot_figures"},
-    "label_tables.py": {"make_tables", "plot_figures", "table_s2"},
+    "stats.py": {"compute_statistics", "make_tables", "plot_statistics"},
+    "label_tables.py": {"make_tables", "plot_statistics", "table_s2"},
     "selection.py": AFTER_SCORING | {"train_regime", "predict"},
     "metrics.py": AFTER_SCORING | {"train_regime", "predict"},
     "predictions.py": AFTER_TRAINING | {"train_regime"},
@@ -306,7 +307,7 @@ def test_new_stats_settings_or_stats_code_rerun_statistics_only(demo, tmp_path):
     config["stats"]["alpha"] = 0.01
     (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
     # the tables and the figures that print test results; never Grad-CAM or the image panels
-    after_stats = {"compute_statistics": 3, "make_tables": 1, "plot_figures": 3, "all": 1}
+    after_stats = {"compute_statistics": 3, "make_tables": 1, "plot_statistics": 3, "all": 1}
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
     assert jobs == after_stats
 
@@ -318,7 +319,8 @@ def test_a_new_selection_setting_redoes_grad_cam_only_where_another_split_is_sel
     demo, tmp_path
 ):
     """`stats.practical_difference` re-runs the split selection (a checkpoint); the image
-    choice, the GPU Grad-CAM job and the depletion chain depend only on the split it selects."""
+    choice, the GPU Grad-CAM job, the image panels and the depletion chain depend only on the
+    split it selects."""
     other = edited_copy(demo, tmp_path / "threshold")
 
     def chosen():
@@ -335,9 +337,10 @@ def test_a_new_selection_setting_redoes_grad_cam_only_where_another_split_is_sel
     changed = [dataset for dataset in DATASETS if chosen()[dataset] != before[dataset]]
     assert len(changed) < len(DATASETS)  # else this test shows nothing
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
-    for rule in ("choose_figure_images", "explain_images", "deplete_split", "train_regime"):
+    redone_where_changed = ("choose_figure_images", "explain_images", "plot_examples")
+    for rule in (*redone_where_changed, "deplete_split", "train_regime"):
         assert jobs.get(rule, 0) == len(changed), (rule, jobs)
-    assert jobs["plot_figures"] == 3 and jobs["make_tables"] == 1
+    assert jobs["plot_statistics"] == 3 and jobs["make_tables"] == 1
 
 
 def test_other_threads_or_cluster_resources_rerun_nothing(demo, tmp_path):

@@ -1,12 +1,8 @@
-"""Every figure panel of one dataset (rule plot_figures): Fig 2-5 segmentation and Grad-CAM,
-Fig 6 synergy, Fig S1 QQ plots, Fig S2-S4 distributions, training curves and depletion."""
+"""The panels of one dataset's chosen test images (rule plot_examples): Fig 2-5 segmentation
+and Grad-CAM, Fig 6 synergy."""
 
 from pathlib import Path
 
-import pandas as pd
-
-from synergyseg.figures.curves import depletion_figure, histories, training_figure
-from synergyseg.figures.distributions import distribution_figure, qq_figure
 from synergyseg.figures.panels import (
     gradcam_panel,
     load_showcase,
@@ -14,56 +10,23 @@ from synergyseg.figures.panels import (
     synergy_panel,
 )
 from synergyseg.figures.style import save_figure
-from synergyseg.label_tables import training_percents
 from synergyseg.selection import pick_regime, selected_regime
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
-inputs, out, params = snakemake.input, snakemake.output, snakemake.params
-dataset = snakemake.wildcards.dataset
+inputs, out = snakemake.input, snakemake.output
 regime = selected_regime(inputs.selection)
-
-
-def save(figure, name):
-    save_figure(figure, out[f"{name}_png"], out[f"{name}_pdf"], params.dpi)
-
-
 showcase = load_showcase(
-    dataset,
+    snakemake.wildcards.dataset,
     regime,
     inputs.images,
     pick_regime(inputs.splits, regime),
     Path(inputs.store_images).parent,
     {"lmi": inputs.cam_lmi, "tii": inputs.cam_tii},
 )
-save(segmentation_panel(showcase), "segmentation")
-save(gradcam_panel(showcase), "gradcam")
-save(synergy_panel(showcase), "synergy")
-
-
-def read(name, chosen=regime):
-    return pd.read_csv(pick_regime(inputs[name], chosen), dtype={"label": str})
-
-
-per_image, name = read("per_image"), f"{dataset}, {regime}"
-save(
-    qq_figure(per_image, read("normality"), f"{name}: QQ plots before and after Yeo–Johnson"), "qq"
-)
-save(
-    distribution_figure(
-        per_image,
-        read("tests"),
-        f"{name}: per-image metrics (replicate medians)",
-        params.max_labels,
-    ),
-    "distributions",
-)
-save(
-    training_figure(histories(inputs.histories), params.regimes, f"{dataset}: loss per epoch"),
-    "training",
-)
-if params.depletions:
-    shares = training_percents(regime, params.depletions, params.test_fraction)
-    tests = {share: read("tests", r) for r, share in shares.items()}
-    title = f"{dataset}: depletion from {regime} (medians of per-image metrics)"
-    save(depletion_figure(tests, title), "depletion")
+for name, panel in (
+    ("segmentation", segmentation_panel),
+    ("gradcam", gradcam_panel),
+    ("synergy", synergy_panel),
+):
+    save_figure(panel(showcase), out[f"{name}_png"], out[f"{name}_pdf"], snakemake.params.dpi)
