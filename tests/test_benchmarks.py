@@ -241,3 +241,33 @@ def test_upsampling_in_own_dtype_changes_no_value(monkeypatch):
     assert set(calls) == {("nearest", False), ("bilinear", True)}
     assert torch.equal(patched_logits, logits)
     assert all(torch.equal(a, b) for a, b in zip(patched_grads, grads, strict=True))
+
+
+def test_job_startup_times_each_planned_rules_script_once_per_job(monkeypatch, capsys):
+    """Every rule the demo plans (but `all`) has its script found; the start-up of two of them
+    is timed and multiplied by their job counts (one split selection per dataset; one Table
+    S2)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        job_startup = importlib.import_module("job_startup")
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    jobs, scripts = job_startup.demo_jobs(), job_startup.rule_scripts()
+    assert set(jobs) - set(scripts) == {"all"}
+    assert scripts["train_regime"] == "train_models" and scripts["select_split"] == "select_split"
+    assert jobs["split_data"] == 6 and jobs["select_split"] == 3 and jobs["table_s2"] == 1
+    assert "from synergyseg.figures.panels import (\n    gradcam_panel," in (
+        job_startup.import_block("plot_examples")
+    )
+    monkeypatch.setattr(job_startup, "demo_jobs", lambda: jobs)
+    argv = ["job_startup.py", "--rules", "select_split", "table_s2", "--repeats", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    job_startup.main()
+    lines = capsys.readouterr().out.splitlines()
+    select = next(line for line in lines if line.startswith("select_split "))
+    table = next(line for line in lines if line.startswith("table_s2 "))
+    assert " 3 jobs x " in select and " 1 jobs x " in table
+    each = [float(line.split(" jobs x ")[1].split(" CPU-s")[0]) for line in (select, table)]
+    assert lines[-1].startswith("start-up of 4 jobs: ")
+    total = float(lines[-1].split(": ")[1].split(" CPU-s")[0])
+    assert total == pytest.approx(3 * each[0] + each[1], abs=0.55)  # printed to the second
