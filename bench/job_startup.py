@@ -35,7 +35,7 @@ def rule_scripts() -> dict[str, str]:
     for path in sorted((ROOT / "rules").glob("*.smk")):
         blocks = re.split(r"^\s*(?:rule|checkpoint) (\w+):", path.read_text(), flags=re.M)
         for name, body in zip(blocks[1::2], blocks[2::2], strict=True):
-            script = re.search(r"workflow/scripts/(\w+)\.py", body)
+            script = re.search(r"^\s+script:\s+\"[./]*workflow/scripts/(\w+)\.py\"", body, re.M)
             if script:
                 scripts[name] = script.group(1)
     return scripts
@@ -85,7 +85,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="starts per script; least kept")
     args = parser.parse_args()
     jobs, scripts = demo_jobs(), rule_scripts()
-    rules = [rule for rule in (args.rules or jobs) if rule in scripts and jobs[rule]]
+    timed = {rule for rule in jobs if rule in scripts}
+    if set(args.rules or ()) - timed:
+        parser.error(f"not a rule with a script in the demo's plan: {set(args.rules) - timed}")
+    rules = [rule for rule in (args.rules or jobs) if rule in timed]
     bare = cpu_seconds("pass", args.repeats)
     print(f"bare Python start: {bare:.3f} CPU-s  x 1")
     total = 0.0

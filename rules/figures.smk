@@ -4,19 +4,20 @@ Two jobs per dataset draw them (a figure takes a second or two; starting a job t
 the chosen images' panels, which wait for Grad-CAM, and the statistics panels, which do not.
 Apart, a Grad-CAM setting redraws no statistics panel and a test setting no image panel, and
 the two demo jobs of a dataset share the last minutes' cores instead of queueing as one.
-Each dataset's panels show its selected 80:20 split: the rules take every split's files as
-inputs and the selection record says which one is drawn.
+Each dataset's panels show its selected 80:20 split. The image panels take that split's
+manifest through the select_split checkpoint, as Grad-CAM does, so a new selection setting
+that keeps the split redraws none of them; the statistics panels take every split's files and
+the selection record says which one is drawn.
 """
 
 
 rule plot_examples:
     input:
         **store_files(),
-        selection="results/{dataset}/stats/split_selection.csv",
         images="results/{dataset}/cam/images.csv",
         cam_lmi="results/{dataset}/cam/lmi.npz",
         cam_tii="results/{dataset}/cam/tii.npz",
-        splits=expand("results/{{dataset}}/splits/{regime}.csv", regime=SPLITS),
+        split=in_selected_split("results/{dataset}/splits/{regime}.csv"),
         code=script_code("plot_examples"),
     output:
         **figure_files("segmentation", "Examples and Grad-CAM", "Fig 2-5 (i)"),

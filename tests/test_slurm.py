@@ -56,7 +56,7 @@ def cluster(tmp_path_factory):
 
 def kidney_demo(workdir: Path) -> None:
     """The demo, kidney only, with short training and no depletion regime (its jobs are the
-    same rules again): every rule of the DAG but deplete_split, 19 jobs."""
+    same rules again): every rule of the DAG but deplete_split, 20 jobs."""
     config = yaml.safe_load((workdir / "config" / "demo.yaml").read_text())
     config["datasets"] = {"kidney": config["datasets"]["kidney"]}
     config["datasets"]["kidney"]["epochs"] = 2

@@ -10,17 +10,17 @@ from synergyseg.figures.panels import (
     synergy_panel,
 )
 from synergyseg.figures.style import save_figure
-from synergyseg.selection import pick_regime, selected_regime
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
 inputs, out = snakemake.input, snakemake.output
-regime = selected_regime(inputs.selection)
+# the selected split's manifest, split<k>.csv (found through the checkpoint)
+(split_csv,) = inputs.split
 showcase = load_showcase(
     snakemake.wildcards.dataset,
-    regime,
+    Path(split_csv).stem,
     inputs.images,
-    pick_regime(inputs.splits, regime),
+    split_csv,
     Path(inputs.store_images).parent,
     {"lmi": inputs.cam_lmi, "tii": inputs.cam_tii},
 )
