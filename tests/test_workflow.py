@@ -198,6 +198,12 @@ def test_new_figure_settings_rerender_figures_only(demo, tmp_path):
     jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
     assert jobs == {"explain_images": 3, "plot_examples": 3, "all": 1}  # no statistics panel
 
+    config["figures"]["cam"]["target"] = "predicted"
+    config["figures"]["images"]["metric"] = "sensitivity"  # another choice of images to show
+    (other / "config" / "demo.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(other, "-n", "--configfile", "config/demo.yaml").stdout)
+    assert jobs == {"choose_figure_images": 3, "explain_images": 3, "plot_examples": 3, "all": 1}
+
     jobs = plan_after_code_edit(demo, tmp_path / "style", "figures/style.py")
     assert jobs == plots | {"all": 1}
 
