@@ -9,7 +9,7 @@ from synergyseg.figures.panels import (
     segmentation_panel,
     synergy_panel,
 )
-from synergyseg.figures.style import save_figure
+from synergyseg.figures.style import save_panel
 from synergyseg.workflow import redirect_logging
 
 redirect_logging(snakemake.log[0])
@@ -29,4 +29,4 @@ for name, panel in (
     ("gradcam", gradcam_panel),
     ("synergy", synergy_panel),
 ):
-    save_figure(panel(showcase), out[f"{name}_png"], out[f"{name}_pdf"], snakemake.params.dpi)
+    save_panel(panel(showcase), out, name, snakemake.params.dpi)

@@ -5,7 +5,7 @@ import pandas as pd
 
 from synergyseg.figures.curves import depletion_figure, histories, training_figure
 from synergyseg.figures.distributions import distribution_figure, qq_figure
-from synergyseg.figures.style import save_figure
+from synergyseg.figures.style import save_panel
 from synergyseg.label_tables import training_percents
 from synergyseg.selection import pick_regime, selected_regime
 from synergyseg.workflow import redirect_logging
@@ -17,7 +17,7 @@ regime = selected_regime(inputs.selection)
 
 
 def save(figure, name):
-    save_figure(figure, out[f"{name}_png"], out[f"{name}_pdf"], params.dpi)
+    save_panel(figure, out, name, params.dpi)
 
 
 def read(name, chosen=regime):

@@ -76,6 +76,12 @@ def save_figure(fig: Figure, png: str | Path, pdf: str | Path, dpi: int) -> None
         plt.close(fig)
 
 
+def save_panel(fig: Figure, outputs, name: str, dpi: int) -> None:
+    """Write ``fig`` to a figure rule's ``{name}_png`` and ``{name}_pdf`` outputs (the names
+    rules/common.smk's ``figure_files`` gives them)."""
+    save_figure(fig, outputs[f"{name}_png"], outputs[f"{name}_pdf"], dpi)
+
+
 def _prepare(image, fmt: str) -> None:
     """Set an image's resampling for ``fmt``; an outcome overlay (overlay.show_outcomes) is
     shrunk to its pixels on the PNG canvas by its own rule and drawn 1:1."""
