@@ -6,8 +6,9 @@
    device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
    fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams;
    d_streamed: the same with the data read from the store per batch, as on a smaller GPU;
-   d_up16: the same with the decoder's upsampling in bf16 instead of autocast's fp32, an
-   experiment, also compiled with --compile);
+   experiments, also compiled with --compile: d_up16, the decoder's upsampling in bf16
+   instead of autocast's fp32, and d_upx, the upsampling by a broadcast copy, whose backward
+   pass is a reduction);
 3. where a training step's device time goes (profiled): by phase, by kind of operator, and the
    top operators and kernels, eager at batch 2 and at the filling batch, and with --compile
    the compiled step at the filling batch;
@@ -145,11 +146,47 @@ def upsampling_in_own_dtype():
         with torch.autocast(tensor.device.type, enabled=False):
             return F.interpolate(tensor, *args, mode=mode, **kwargs)
 
-    functional = types.ModuleType("functional_with_own_dtype_upsampling")
+    with model_interpolate(interpolate):
+        yield
+
+
+def nearest_by_broadcast(tensor: torch.Tensor) -> torch.Tensor:
+    """Nearest x2 upsampling as a broadcast copy in the tensor's own dtype: the same values
+    as ``F.interpolate(..., mode="nearest")``. Its backward pass sums each 2x2 block of the
+    gradient (a reduction) where upsampling's backward scatters into zeros (Inductor's
+    ``_unsafe_index_put``, the compiled profile's costliest kernel beside the convolutions)."""
+    n, c, h, w = tensor.shape
+    nhwc = tensor.permute(0, 2, 3, 1)  # contiguous for a channels_last tensor
+    wide = nhwc[:, :, None, :, None, :].expand(n, h, 2, w, 2, c).reshape(n, 2 * h, 2 * w, c)
+    return wide.permute(0, 3, 1, 2)  # channels_last again
+
+
+@contextlib.contextmanager
+def upsampling_by_broadcast():
+    """The network with its nearest x2 upsampling by :func:`nearest_by_broadcast`, an
+    experiment of this benchmark like :func:`upsampling_in_own_dtype`."""
+
+    def interpolate(tensor, *args, mode="nearest", scale_factor=None, **kwargs):
+        if mode == "nearest" and scale_factor == 2 and not args and not kwargs:
+            return nearest_by_broadcast(tensor)
+        return F.interpolate(tensor, *args, mode=mode, scale_factor=scale_factor, **kwargs)
+
+    with model_interpolate(interpolate):
+        yield
+
+
+@contextlib.contextmanager
+def model_interpolate(interpolate):
+    """While open, ``synergyseg.model`` sees a copy of ``torch.nn.functional`` with this
+    ``interpolate``."""
+    functional = types.ModuleType("functional_with_experimental_upsampling")
     functional.__dict__.update(F.__dict__)
     functional.interpolate = interpolate
     with mock.patch.object(model_module, "F", functional):
         yield
+
+
+UPSAMPLING_EXPERIMENTS = {"up16": upsampling_in_own_dtype, "upx": upsampling_by_broadcast}
 
 
 def lanes_rate(
@@ -163,16 +200,16 @@ def lanes_rate(
     precision,
     streams=True,
     compiled=False,
-    own_dtype_upsampling=False,
+    upsampling: str | None = None,
     save_to: Path | None = None,
 ) -> dict:
     """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch),
     and the seconds it took to set them up (build, compile, capture, the warm-up epoch);
     ``compiled`` runs each network through torch.compile (as ``train.compile`` does),
-    ``own_dtype_upsampling`` keeps upsampling out of fp32 (:func:`upsampling_in_own_dtype`);
+    ``upsampling`` names an experiment of :data:`UPSAMPLING_EXPERIMENTS`;
     with ``save_to`` also the seconds to save every lane's resume state there, as a training
     job does (host copy, serialisation, flush to disk)."""
-    experiment = upsampling_in_own_dtype() if own_dtype_upsampling else contextlib.nullcontext()
+    experiment = UPSAMPLING_EXPERIMENTS[upsampling]() if upsampling else contextlib.nullcontext()
     with experiment:
         train_speed.sync(device)
         set_up = time.perf_counter()
@@ -251,7 +288,8 @@ def training_at(
     size: str, device, toy: bool, work: Path, compile_too: bool, first_size: bool
 ) -> dict:
     """Paths (a) to (d) at one slice size, on the same synthetic data; at the first size also
-    d_streamed and the experiments (``_up16``: upsampling in bf16)."""
+    d_streamed and the experiments (``_up16``: upsampling in bf16; ``_upx``: upsampling by a
+    broadcast copy)."""
     spec = bench_spec(toy)
     precision = resolve_precision("auto", device)
     cuda = device.type == "cuda"
@@ -291,7 +329,7 @@ def training_at(
             torch.cuda.empty_cache()
 
     def lanes(
-        n, batch, n_steps, graphs=cuda, streams=True, compiled=False, up16=False, save_to=None
+        n, batch, n_steps, graphs=cuda, streams=True, compiled=False, upsampling=None, save_to=None
     ):
         return lambda: lanes_rate(
             data,
@@ -304,7 +342,7 @@ def training_at(
             precision,
             streams,
             compiled,
-            up16,
+            upsampling,
             save_to,
         )
 
@@ -330,14 +368,13 @@ def training_at(
             "d_streamed",
             lambda: lanes_rate(streamed, spec, models, 2, steps, device, False, precision),
         )
-    if first_size:  # the same ten models with their upsampling in bf16, not fp32
-        measure("d_up16", lanes(models, 2, steps, up16=True))
-    for up16 in (False, True) if first_size else (False,):
-        if not compile_too:
-            break
-        suffix = "_up16" if up16 else ""
-        measure(f"c_compiled{suffix}", lanes(1, fill, steps, False, compiled=True, up16=up16))
-        measure(f"d_compiled{suffix}", lanes(models, 2, steps, compiled=True, up16=up16))
+    experiments = list(UPSAMPLING_EXPERIMENTS) if first_size else []
+    for name in experiments:  # the same ten models with another upsampling
+        measure(f"d_{name}", lanes(models, 2, steps, upsampling=name))
+    for name in [None, *experiments] if compile_too else []:
+        suffix = f"_{name}" if name else ""
+        measure(f"c_compiled{suffix}", lanes(1, fill, steps, False, compiled=True, upsampling=name))
+        measure(f"d_compiled{suffix}", lanes(models, 2, steps, compiled=True, upsampling=name))
     if cuda:
         print(f"  peak GPU memory so far {torch.cuda.max_memory_allocated(device) / 1e9:.1f} GB")
     return rows
@@ -490,11 +527,16 @@ def profile_section(device, toy, size: str, work: Path):
 @section("compiled training profile")
 def compiled_profile_section(device, toy, size: str, work: Path):
     """The same at the filling batch through torch.compile, the workflow's default on a GPU:
-    what Inductor's fusion leaves beside the convolutions."""
-    return profile_rows(device, toy, size, work, ((8, 3),) if toy else ((32, 6),), compiled=True)
+    what Inductor's fusion leaves beside the convolutions; again with the upsampling by a
+    broadcast copy (the ``_upx`` experiment)."""
+    batches = ((8, 3),) if toy else ((32, 6),)
+    out = profile_rows(device, toy, size, work, batches, compiled=True)
+    with upsampling_by_broadcast():
+        upx = profile_rows(device, toy, size, work, batches, True, "upsampling by broadcast")
+    return out | {f"{key}_upx": row for key, row in upx.items()}
 
 
-def profile_rows(device, toy, size, work, batches, compiled: bool) -> dict:
+def profile_rows(device, toy, size, work, batches, compiled: bool, note: str = "") -> dict:
     spec = bench_spec(toy)
     precision = resolve_precision("auto", device)
     store = training_store(work, size)
@@ -505,7 +547,8 @@ def profile_rows(device, toy, size, work, batches, compiled: bool) -> dict:
         row = step_profile(data, spec, batch, steps, device, precision, compiled)
         what = "device busy" if device.type == "cuda" else "CPU time"
         print(
-            f"  {size}, batch {batch}, {'compiled' if compiled else 'eager'} {precision}: "
+            f"  {size}, batch {batch}, {'compiled' if compiled else 'eager'} {precision}"
+            f"{', ' + note if note else ''}: "
             f"{row['ms_per_step']:.2f} ms per step, {what} {row['busy']:.0%} of it"
         )
         for title in ("phases", "kinds"):
@@ -780,6 +823,10 @@ def projection_section(sizes, toy: bool):
     total = sum(hours["eager"].values())
     print(f"  full protocol: {total:.2f} GPU-hours on this device, fused models eager")
     out = {"gpu_hours": hours["eager"], "total": total, "notes": sorted(notes)}
+    if hours["compiled"]:
+        out["gpu_hours_compiled"] = hours["compiled"]
+        out["total_compiled"] = sum(hours["compiled"].values())
+        print(f"  full protocol: {out['total_compiled']:.2f} GPU-hours compiled")
     for name in ("eager", "compiled"):
         if setups[name]:
             suffix = "" if name == "eager" else "_compiled"

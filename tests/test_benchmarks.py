@@ -243,6 +243,68 @@ def test_upsampling_in_own_dtype_changes_no_value(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(patched_grads, grads, strict=True))
 
 
+def test_upsampling_by_broadcast_matches_nearest_upsampling(monkeypatch):
+    """The ``_upx`` experiment's upsampling copies the same values as nearest x2 upsampling,
+    keeps channels_last, and its backward pass (a 2x2 block sum) gives the same gradients;
+    the network under it computes the same logits and, to float tolerance, the same weight
+    gradients."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    gpu_check = importlib.import_module("gpu_check")
+    from synergyseg.lanes import pixel_loss
+    from synergyseg.model import ModelSpec, VGGUNet
+
+    torch.manual_seed(0)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.rand(2, 5, 3, 4).to(memory_format=layout).requires_grad_()
+        up = gpu_check.nearest_by_broadcast(x)
+        assert torch.equal(up, torch.nn.functional.interpolate(x, scale_factor=2))
+        assert up.is_contiguous(memory_format=torch.channels_last)
+        weights = torch.rand(2, 5, 6, 8)
+        (grad,) = torch.autograd.grad((up * weights).sum(), x)
+        block_sums = weights.reshape(2, 5, 3, 2, 4, 2).sum((3, 5))  # by hand
+        assert torch.allclose(grad, block_sums)
+
+    network = VGGUNet(ModelSpec("default", 0.125)).to(memory_format=torch.channels_last)
+    images = torch.rand(2, 3, 32, 48).to(memory_format=torch.channels_last)
+    masks = (torch.rand(2, 32, 48) > 0.5).long()
+
+    def run():
+        network.zero_grad()
+        logits = network(images)
+        pixel_loss(network, images, masks).backward()
+        return logits, [p.grad.clone() for p in network.parameters()]
+
+    logits, grads = run()
+    with gpu_check.upsampling_by_broadcast():
+        broadcast_logits, broadcast_grads = run()
+    assert torch.equal(broadcast_logits, logits)
+    for a, b in zip(broadcast_grads, grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_projection_totals_eager_and_compiled(monkeypatch):
+    """The projection sums each dataset's GPU-hours for the eager and the compiled fused
+    models, and the compiled total is what the summary prints (it was once dropped)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    gpu_check = importlib.import_module("gpu_check")
+    rows = {"d": {"images_per_s": 400.0}, "d_compiled": {"images_per_s": 560.0}}
+    monkeypatch.setattr(
+        gpu_check,
+        "RESULTS",
+        {
+            "training": {"512x512": rows, "608x416": rows},
+            "prediction and Grad-CAM": {"predict_images_per_s": 600.0},
+        },
+    )
+    projection = gpu_check.projection_section(["512x512", "608x416"], False)
+    assert projection["total"] == pytest.approx(sum(projection["gpu_hours"].values()))
+    compiled = projection["gpu_hours_compiled"]
+    assert set(compiled) == set(gpu_check.PROTOCOL)
+    assert projection["total_compiled"] == pytest.approx(sum(compiled.values()))
+    # compiled training is 1.4x faster; prediction is the same in both
+    assert projection["total_compiled"] < projection["total"]
+
+
 def test_job_startup_times_each_planned_rules_script_once_per_job(monkeypatch, capsys):
     """Every rule the demo plans (but `all`) has its script found; the start-up of two of them
     is timed and multiplied by their job counts (one split selection per dataset; one Table
