@@ -6,9 +6,7 @@
    device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
    fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams;
    d_streamed: the same with the data read from the store per batch, as on a smaller GPU;
-   experiments, also compiled with --compile: d_up16, the decoder's upsampling in bf16
-   instead of autocast's fp32, and d_upx, the upsampling by a broadcast copy, whose backward
-   pass is a reduction);
+   c and d also compiled with --compile);
 3. where a training step's device time goes (profiled): by phase, by kind of operator, and the
    top operators and kernels, eager at batch 2 and at the filling batch, and with --compile
    the compiled step at the filling batch;
@@ -28,7 +26,6 @@ everything runs at toy size on the CPU, so CI exercises the script.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -37,18 +34,14 @@ import sys
 import tempfile
 import time
 import traceback
-import types
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 import train_speed  # bench/ is this script's folder, so its siblings import directly
 from synthetic import random_store, split_manifest
 
-from synergyseg import model as model_module
 from synergyseg.atomic import write_text
 from synergyseg.cam import model_cams
 from synergyseg.checkpoints import load_checkpoint
@@ -128,67 +121,6 @@ def new_lane(spec: ModelSpec, device, seed: int) -> Lane:
     return Lane(model, adadelta(model, device), device)
 
 
-@contextlib.contextmanager
-def upsampling_in_own_dtype():
-    """The network with its nearest x2 upsampling in the tensor's own dtype, not autocast's.
-
-    On CUDA autocast runs ``upsample_nearest2d`` in fp32, so each decoder concatenation comes
-    out fp32 and is cast to bf16 for the next convolution and back in the backward pass (the
-    profile's "by caller" lines). Nearest upsampling copies values, so the forward pass is the
-    same either way. An experiment of this benchmark, not the workflow's model: while the
-    context is open, ``synergyseg.model`` sees a copy of ``torch.nn.functional`` whose
-    ``interpolate`` leaves autocast off for nearest upsampling.
-    """
-
-    def interpolate(tensor, *args, mode="nearest", **kwargs):
-        if mode != "nearest":
-            return F.interpolate(tensor, *args, mode=mode, **kwargs)
-        with torch.autocast(tensor.device.type, enabled=False):
-            return F.interpolate(tensor, *args, mode=mode, **kwargs)
-
-    with model_interpolate(interpolate):
-        yield
-
-
-def nearest_by_broadcast(tensor: torch.Tensor) -> torch.Tensor:
-    """Nearest x2 upsampling as a broadcast copy in the tensor's own dtype: the same values
-    as ``F.interpolate(..., mode="nearest")``. Its backward pass sums each 2x2 block of the
-    gradient (a reduction) where upsampling's backward scatters into zeros (Inductor's
-    ``_unsafe_index_put``, the compiled profile's costliest kernel beside the convolutions)."""
-    n, c, h, w = tensor.shape
-    nhwc = tensor.permute(0, 2, 3, 1)  # contiguous for a channels_last tensor
-    wide = nhwc[:, :, None, :, None, :].expand(n, h, 2, w, 2, c).reshape(n, 2 * h, 2 * w, c)
-    return wide.permute(0, 3, 1, 2)  # channels_last again
-
-
-@contextlib.contextmanager
-def upsampling_by_broadcast():
-    """The network with its nearest x2 upsampling by :func:`nearest_by_broadcast`, an
-    experiment of this benchmark like :func:`upsampling_in_own_dtype`."""
-
-    def interpolate(tensor, *args, mode="nearest", scale_factor=None, **kwargs):
-        if mode == "nearest" and scale_factor == 2 and not args and not kwargs:
-            return nearest_by_broadcast(tensor)
-        return F.interpolate(tensor, *args, mode=mode, scale_factor=scale_factor, **kwargs)
-
-    with model_interpolate(interpolate):
-        yield
-
-
-@contextlib.contextmanager
-def model_interpolate(interpolate):
-    """While open, ``synergyseg.model`` sees a copy of ``torch.nn.functional`` with this
-    ``interpolate``."""
-    functional = types.ModuleType("functional_with_experimental_upsampling")
-    functional.__dict__.update(F.__dict__)
-    functional.interpolate = interpolate
-    with mock.patch.object(model_module, "F", functional):
-        yield
-
-
-UPSAMPLING_EXPERIMENTS = {"up16": upsampling_in_own_dtype, "upx": upsampling_by_broadcast}
-
-
 def lanes_rate(
     data,
     spec,
@@ -200,47 +132,43 @@ def lanes_rate(
     precision,
     streams=True,
     compiled=False,
-    upsampling: str | None = None,
     save_to: Path | None = None,
 ) -> dict:
     """Images/s of ``models`` lanes at ``batch`` over ``steps`` steps (after a warm-up epoch),
     and the seconds it took to set them up (build, compile, capture, the warm-up epoch);
     ``compiled`` runs each network through torch.compile (as ``train.compile`` does),
-    ``upsampling`` names an experiment of :data:`UPSAMPLING_EXPERIMENTS`;
     with ``save_to`` also the seconds to save every lane's resume state there, as a training
     job does (host copy, serialisation, flush to disk)."""
-    experiment = UPSAMPLING_EXPERIMENTS[upsampling]() if upsampling else contextlib.nullcontext()
-    with experiment:
-        train_speed.sync(device)
-        set_up = time.perf_counter()
-        autocast = autocast_factory(device, precision, graphs)
-        lanes = []
-        for k in range(models):
-            lane = new_lane(spec, device, k)
-            if compiled:
-                lane.compile()
-            if graphs:
-                lane.capture(data, batch, False, autocast)
-            lanes.append(lane)
-        if device.type == "cuda" and not streams:  # replay every lane's graph on one stream
-            for lane in lanes:
-                lane.stream = lanes[0].stream
+    train_speed.sync(device)
+    set_up = time.perf_counter()
+    autocast = autocast_factory(device, precision, graphs)
+    lanes = []
+    for k in range(models):
+        lane = new_lane(spec, device, k)
+        if compiled:
+            lane.compile()
+        if graphs:
+            lane.capture(data, batch, False, autocast)
+        lanes.append(lane)
+    if device.type == "cuda" and not streams:  # replay every lane's graph on one stream
+        for lane in lanes:
+            lane.stream = lanes[0].stream
 
-        def epoch(epoch_steps, number):
-            plans = [epoch_batches(len(data), batch, epoch_steps, k, number) for k in range(models)]
-            run_epoch(lanes, plans, data, autocast)
-            for lane in lanes:
-                lane.take_loss()
+    def epoch(epoch_steps, number):
+        plans = [epoch_batches(len(data), batch, epoch_steps, k, number) for k in range(models)]
+        run_epoch(lanes, plans, data, autocast)
+        for lane in lanes:
+            lane.take_loss()
 
-        epoch(3, 0)
-        train_speed.sync(device)
-        started = time.perf_counter()
-        epoch(steps, 1)
-        seconds = time.perf_counter() - started
-        row = {"images_per_s": models * batch * steps / seconds, "setup_s": started - set_up}
-        if save_to is not None:
-            row["save_s"], row["state_mb"] = save_lanes(lanes, save_to)
-        return row
+    epoch(3, 0)
+    train_speed.sync(device)
+    started = time.perf_counter()
+    epoch(steps, 1)
+    seconds = time.perf_counter() - started
+    row = {"images_per_s": models * batch * steps / seconds, "setup_s": started - set_up}
+    if save_to is not None:
+        row["save_s"], row["state_mb"] = save_lanes(lanes, save_to)
+    return row
 
 
 def save_lanes(lanes: list[Lane], folder: Path) -> tuple[float, float]:
@@ -288,8 +216,7 @@ def training_at(
     size: str, device, toy: bool, work: Path, compile_too: bool, first_size: bool
 ) -> dict:
     """Paths (a) to (d) at one slice size, on the same synthetic data; at the first size also
-    d_streamed and the experiments (``_up16``: upsampling in bf16; ``_upx``: upsampling by a
-    broadcast copy)."""
+    d_streamed."""
     spec = bench_spec(toy)
     precision = resolve_precision("auto", device)
     cuda = device.type == "cuda"
@@ -328,9 +255,7 @@ def training_at(
         if cuda:
             torch.cuda.empty_cache()
 
-    def lanes(
-        n, batch, n_steps, graphs=cuda, streams=True, compiled=False, upsampling=None, save_to=None
-    ):
+    def lanes(n, batch, n_steps, graphs=cuda, streams=True, compiled=False, save_to=None):
         return lambda: lanes_rate(
             data,
             spec,
@@ -342,7 +267,6 @@ def training_at(
             precision,
             streams,
             compiled,
-            upsampling,
             save_to,
         )
 
@@ -368,13 +292,9 @@ def training_at(
             "d_streamed",
             lambda: lanes_rate(streamed, spec, models, 2, steps, device, False, precision),
         )
-    experiments = list(UPSAMPLING_EXPERIMENTS) if first_size else []
-    for name in experiments:  # the same ten models with another upsampling
-        measure(f"d_{name}", lanes(models, 2, steps, upsampling=name))
-    for name in [None, *experiments] if compile_too else []:
-        suffix = f"_{name}" if name else ""
-        measure(f"c_compiled{suffix}", lanes(1, fill, steps, False, compiled=True, upsampling=name))
-        measure(f"d_compiled{suffix}", lanes(models, 2, steps, compiled=True, upsampling=name))
+    if compile_too:
+        measure("c_compiled", lanes(1, fill, steps, False, compiled=True))
+        measure("d_compiled", lanes(models, 2, steps, compiled=True))
     if cuda:
         print(f"  peak GPU memory so far {torch.cuda.max_memory_allocated(device) / 1e9:.1f} GB")
     return rows
@@ -527,16 +447,11 @@ def profile_section(device, toy, size: str, work: Path):
 @section("compiled training profile")
 def compiled_profile_section(device, toy, size: str, work: Path):
     """The same at the filling batch through torch.compile, the workflow's default on a GPU:
-    what Inductor's fusion leaves beside the convolutions; again with the upsampling by a
-    broadcast copy (the ``_upx`` experiment)."""
-    batches = ((8, 3),) if toy else ((32, 6),)
-    out = profile_rows(device, toy, size, work, batches, compiled=True)
-    with upsampling_by_broadcast():
-        upx = profile_rows(device, toy, size, work, batches, True, "upsampling by broadcast")
-    return out | {f"{key}_upx": row for key, row in upx.items()}
+    what Inductor's fusion leaves beside the convolutions."""
+    return profile_rows(device, toy, size, work, ((8, 3),) if toy else ((32, 6),), compiled=True)
 
 
-def profile_rows(device, toy, size, work, batches, compiled: bool, note: str = "") -> dict:
+def profile_rows(device, toy, size, work, batches, compiled: bool) -> dict:
     spec = bench_spec(toy)
     precision = resolve_precision("auto", device)
     store = training_store(work, size)
@@ -547,8 +462,7 @@ def profile_rows(device, toy, size, work, batches, compiled: bool, note: str = "
         row = step_profile(data, spec, batch, steps, device, precision, compiled)
         what = "device busy" if device.type == "cuda" else "CPU time"
         print(
-            f"  {size}, batch {batch}, {'compiled' if compiled else 'eager'} {precision}"
-            f"{', ' + note if note else ''}: "
+            f"  {size}, batch {batch}, {'compiled' if compiled else 'eager'} {precision}: "
             f"{row['ms_per_step']:.2f} ms per step, {what} {row['busy']:.0%} of it"
         )
         for title in ("phases", "kinds"):

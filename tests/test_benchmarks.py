@@ -47,8 +47,6 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
         for path in "abcd":
             expected = rows[path]["images_per_s"] * rows["flops_per_image"] / peak
             assert rows[path]["mfu"] == pytest.approx(expected)
-    assert results["training"]["64x64"]["d_up16"]["images_per_s"] > 0  # the first size only
-    assert "d_up16" not in results["training"]["96x64"]
     for row in results["training profile"].values():  # batch 2 and the filling batch
         phases, kinds = row["phases_ms_per_step"], row["kinds_ms_per_step"]
         assert set(phases) == {"forward", "backward", "optimiser"}
@@ -197,89 +195,6 @@ def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):
         "vectorized_elementwise_kernel",
         "multi_tensor_apply_kernel",
     ]
-
-
-def test_upsampling_in_own_dtype_changes_no_value(monkeypatch):
-    """The benchmark's experiment swaps the model's upsampling for one outside autocast's fp32
-    policy (a CUDA policy); the network must compute the same numbers, forward and backward,
-    and the bilinear upsampling of the logits must pass through untouched."""
-    monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    gpu_check = importlib.import_module("gpu_check")
-    from synergyseg import model as model_module
-    from synergyseg.lanes import pixel_loss
-    from synergyseg.model import ModelSpec, VGGUNet
-
-    torch.manual_seed(0)
-    network = VGGUNet(ModelSpec("default", 0.125))
-    images = torch.rand(2, 3, 32, 48)
-    masks = (torch.rand(2, 32, 48) > 0.5).long()
-
-    def run():
-        network.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = network(images)
-            loss = pixel_loss(network, images, masks)
-        loss.backward()
-        return logits, [p.grad.clone() for p in network.parameters()]
-
-    calls = []  # (mode, autocast on?) of every upsampling the network asks for
-    interpolate = torch.nn.functional.interpolate
-
-    def spy(tensor, *args, **kwargs):
-        calls.append((kwargs.get("mode"), torch.is_autocast_enabled("cpu")))
-        return interpolate(tensor, *args, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "interpolate", spy)
-    logits, grads = run()
-    assert set(calls) == {("nearest", True), ("bilinear", True)}
-    calls.clear()
-    original = model_module.F
-    with gpu_check.upsampling_in_own_dtype():
-        assert model_module.F is not original
-        patched_logits, patched_grads = run()
-    assert model_module.F is original  # put back when the context closes
-    assert set(calls) == {("nearest", False), ("bilinear", True)}
-    assert torch.equal(patched_logits, logits)
-    assert all(torch.equal(a, b) for a, b in zip(patched_grads, grads, strict=True))
-
-
-def test_upsampling_by_broadcast_matches_nearest_upsampling(monkeypatch):
-    """The ``_upx`` experiment's upsampling copies the same values as nearest x2 upsampling,
-    keeps channels_last, and its backward pass (a 2x2 block sum) gives the same gradients;
-    the network under it computes the same logits and, to float tolerance, the same weight
-    gradients."""
-    monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    gpu_check = importlib.import_module("gpu_check")
-    from synergyseg.lanes import pixel_loss
-    from synergyseg.model import ModelSpec, VGGUNet
-
-    torch.manual_seed(0)
-    for layout in (torch.contiguous_format, torch.channels_last):
-        x = torch.rand(2, 5, 3, 4).to(memory_format=layout).requires_grad_()
-        up = gpu_check.nearest_by_broadcast(x)
-        assert torch.equal(up, torch.nn.functional.interpolate(x, scale_factor=2))
-        assert up.is_contiguous(memory_format=torch.channels_last)
-        weights = torch.rand(2, 5, 6, 8)
-        (grad,) = torch.autograd.grad((up * weights).sum(), x)
-        block_sums = weights.reshape(2, 5, 3, 2, 4, 2).sum((3, 5))  # by hand
-        assert torch.allclose(grad, block_sums)
-
-    network = VGGUNet(ModelSpec("default", 0.125)).to(memory_format=torch.channels_last)
-    images = torch.rand(2, 3, 32, 48).to(memory_format=torch.channels_last)
-    masks = (torch.rand(2, 32, 48) > 0.5).long()
-
-    def run():
-        network.zero_grad()
-        logits = network(images)
-        pixel_loss(network, images, masks).backward()
-        return logits, [p.grad.clone() for p in network.parameters()]
-
-    logits, grads = run()
-    with gpu_check.upsampling_by_broadcast():
-        broadcast_logits, broadcast_grads = run()
-    assert torch.equal(broadcast_logits, logits)
-    for a, b in zip(broadcast_grads, grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_projection_totals_eager_and_compiled(monkeypatch):

@@ -7,7 +7,16 @@ import torch
 import torchvision
 from torch import nn
 
-from synergyseg.model import ModelSpec, VGGUNet, build_model, upsample_logits, vgg_layers
+from synergyseg import model as model_module
+from synergyseg.lanes import pixel_loss
+from synergyseg.model import (
+    ModelSpec,
+    VGGUNet,
+    build_model,
+    nearest_by_broadcast,
+    upsample_logits,
+    vgg_layers,
+)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +124,53 @@ def test_bad_spec_is_refused():
         ModelSpec("resnet")
     with pytest.raises(ValueError, match="init must be"):
         build_model(ModelSpec("default", 0.25), "imagenet")
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_upsampling_by_broadcast_is_nearest_upsampling(layout, dtype):
+    """The GPU's decoder upsampling copies the values nearest x2 upsampling gives, in the
+    input's dtype, to channels_last; its backward pass sums each 2x2 block of the gradient."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 5, 3, 4).to(dtype).to(memory_format=layout).requires_grad_()
+    up = nearest_by_broadcast(x)
+    assert up.dtype == dtype and up.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(up, torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+    weights = torch.rand(2, 5, 6, 8)
+    (grad,) = torch.autograd.grad((up.float() * weights).sum(), x)
+    blocks = [weights[:, :, i::2, j::2] for i in (0, 1) for j in (0, 1)]
+    by_hand = torch.stack(blocks).sum(0)  # the gradient of each pixel's 2x2 block
+    torch.testing.assert_close(grad, by_hand.to(dtype))  # tolerance of the dtype
+
+
+@pytest.mark.parametrize("variant", ["default", "full"])
+def test_the_network_on_either_upsampling_computes_the_same(variant, monkeypatch):
+    """The CPU keeps F.interpolate (so CPU training is what it was); the network with the
+    GPU's upsampling gives the same logits and, to float tolerance, the same gradients."""
+    torch.manual_seed(0)
+    network = VGGUNet(ModelSpec(variant, 0.125)).to(memory_format=torch.channels_last)
+    images = torch.rand(2, 3, 64, 96).to(memory_format=torch.channels_last)
+    masks = (torch.rand(2, 64, 96) > 0.5).long()
+    calls = []
+    interpolate = torch.nn.functional.interpolate
+
+    def spy(tensor, *args, **kwargs):
+        calls.append(kwargs.get("mode"))
+        return interpolate(tensor, *args, **kwargs)
+
+    def run():
+        network.zero_grad()
+        logits = network(images)
+        pixel_loss(network, images, masks).backward()
+        return logits, [p.grad.clone() for p in network.parameters()]
+
+    monkeypatch.setattr(torch.nn.functional, "interpolate", spy)
+    logits, grads = run()
+    assert calls.count("nearest") == 2 * (3 if variant == "default" else 5)  # two passes
+    monkeypatch.setattr(model_module, "upsample_nearest2x", nearest_by_broadcast)
+    calls.clear()
+    broadcast_logits, broadcast_grads = run()
+    assert "nearest" not in calls
+    assert torch.equal(broadcast_logits, logits)
+    for a, b in zip(broadcast_grads, grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
