@@ -737,7 +737,7 @@ def projection_section(sizes, toy: bool):
     total = sum(hours["eager"].values())
     print(f"  full protocol: {total:.2f} GPU-hours on this device, fused models eager")
     out = {"gpu_hours": hours["eager"], "total": total, "notes": sorted(notes)}
-    if hours["compiled"]:
+    if hours["compiled"] and set(hours["compiled"]) == set(hours["eager"]):  # no partial sum
         out["gpu_hours_compiled"] = hours["compiled"]
         out["total_compiled"] = sum(hours["compiled"].values())
         print(f"  full protocol: {out['total_compiled']:.2f} GPU-hours compiled")

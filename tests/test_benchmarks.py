@@ -197,20 +197,20 @@ def test_profile_counts_kernels_not_the_profilers_own_records(monkeypatch):
     ]
 
 
-def test_projection_totals_eager_and_compiled(monkeypatch):
+def test_projection_totals_eager_and_compiled(monkeypatch, capsys):
     """The projection sums each dataset's GPU-hours for the eager and the compiled fused
-    models, and the compiled total is what the summary prints (it was once dropped)."""
+    models, and the summary prints both totals (the compiled one was once dropped). A size
+    not timed compiled borrows the other's speed-up, with a note; with none, no compiled
+    total."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     gpu_check = importlib.import_module("gpu_check")
-    rows = {"d": {"images_per_s": 400.0}, "d_compiled": {"images_per_s": 560.0}}
-    monkeypatch.setattr(
-        gpu_check,
-        "RESULTS",
-        {
-            "training": {"512x512": rows, "608x416": rows},
-            "prediction and Grad-CAM": {"predict_images_per_s": 600.0},
-        },
-    )
+    rows = {"d": {"images_per_s": 400.0, "mfu": 0.3}, "d_compiled": {"images_per_s": 560.0}}
+    rows["d_compiled"]["mfu"] = 0.42
+    results = {
+        "training": {"512x512": rows, "608x416": rows},
+        "prediction and Grad-CAM": {"predict_images_per_s": 600.0},
+    }
+    monkeypatch.setattr(gpu_check, "RESULTS", results)
     projection = gpu_check.projection_section(["512x512", "608x416"], False)
     assert projection["total"] == pytest.approx(sum(projection["gpu_hours"].values()))
     compiled = projection["gpu_hours_compiled"]
@@ -218,6 +218,21 @@ def test_projection_totals_eager_and_compiled(monkeypatch):
     assert projection["total_compiled"] == pytest.approx(sum(compiled.values()))
     # compiled training is 1.4x faster; prediction is the same in both
     assert projection["total_compiled"] < projection["total"]
+    capsys.readouterr()
+    gpu_check.summary()
+    printed = capsys.readouterr().out
+    assert f"{projection['total_compiled']:.2f} GPU-hours with torch.compile" in printed
+    assert f"{projection['total']:.2f} GPU-hours (fused models, eager)" in printed
+
+    results["training"]["608x416"] = {"d": {"images_per_s": 400.0}}  # no compiled rate
+    results["training"]["512x512"] = {"d": {"images_per_s": 400.0}}
+    results["training"]["512x512"]["d_compiled"] = {"images_per_s": 560.0}
+    partial = gpu_check.projection_section(["512x512"], False)
+    # the speed-up at 512x512 stands in at 608x416 (noted), so every dataset has a figure
+    assert set(partial["gpu_hours_compiled"]) == set(gpu_check.PROTOCOL)
+    assert any("applied to 608x416" in note for note in partial["notes"])
+    del results["training"]["512x512"]["d_compiled"]
+    assert "total_compiled" not in gpu_check.projection_section(["512x512"], False)
 
 
 def test_job_startup_times_each_planned_rules_script_once_per_job(monkeypatch, capsys):

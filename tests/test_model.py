@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -130,17 +133,38 @@ def test_bad_spec_is_refused():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_upsampling_by_broadcast_is_nearest_upsampling(layout, dtype):
     """The GPU's decoder upsampling copies the values nearest x2 upsampling gives, in the
-    input's dtype, to channels_last; its backward pass sums each 2x2 block of the gradient."""
+    input's dtype and layout; its backward pass sums each 2x2 block of the gradient."""
     torch.manual_seed(0)
     x = torch.rand(2, 5, 3, 4).to(dtype).to(memory_format=layout).requires_grad_()
     up = nearest_by_broadcast(x)
-    assert up.dtype == dtype and up.is_contiguous(memory_format=torch.channels_last)
+    assert up.dtype == dtype and up.is_contiguous(memory_format=layout)
     assert torch.equal(up, torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
     weights = torch.rand(2, 5, 6, 8)
     (grad,) = torch.autograd.grad((up.float() * weights).sum(), x)
     blocks = [weights[:, :, i::2, j::2] for i in (0, 1) for j in (0, 1)]
     by_hand = torch.stack(blocks).sum(0)  # the gradient of each pixel's 2x2 block
     torch.testing.assert_close(grad, by_hand.to(dtype))  # tolerance of the dtype
+
+
+def test_a_one_pixel_map_is_upsampled_to_a_tensor_of_its_own():
+    """At 1x1 a broadcast reshape would be a view of the input with zero strides."""
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.rand(2, 3, 1, 1).to(memory_format=layout)
+        up = nearest_by_broadcast(x)
+        up += 1  # an in-place write fails on a view of repeated elements
+        assert torch.equal(up, x.expand(2, 3, 2, 2) + 1) and up.data_ptr() != x.data_ptr()
+
+
+def test_the_decoder_upsamples_by_broadcast_on_cuda_only(monkeypatch):
+    """Which way ``upsample_nearest2x`` goes is decided by the tensor's device (a stand-in
+    with a CUDA device here: this machine may have none)."""
+    taken = []
+    monkeypatch.setattr(model_module, "nearest_by_broadcast", lambda t: taken.append(t) or t)
+    on_gpu = SimpleNamespace(device=torch.device("cuda", 0))
+    assert model_module.upsample_nearest2x(on_gpu) is on_gpu and taken == [on_gpu]
+    x = torch.rand(1, 2, 3, 4)
+    assert torch.equal(model_module.upsample_nearest2x(x), F.interpolate(x, scale_factor=2))
+    assert taken == [on_gpu]
 
 
 @pytest.mark.parametrize("variant", ["default", "full"])

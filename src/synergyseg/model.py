@@ -175,11 +175,12 @@ def upsample_nearest2x(tensor: torch.Tensor) -> torch.Tensor:
 
     Why two ways. On CUDA, autocast runs ``upsample_nearest2d`` in fp32, so every decoder
     concatenation came out fp32, was cast to bf16 for the next convolution and back in the
-    backward pass; and that backward pass scatters into zeros. The broadcast copy stays in
-    the tensor's dtype and its backward pass sums each 2x2 block of the gradient: on an H200
-    a regime's ten models trained 1.12x faster eager and 1.08x compiled (docs/benchmarks.md).
-    The two sum a block's gradient in a different order (about 1e-6 apart in fp32), so the
-    CPU keeps ``F.interpolate``: CPU training stays bit-identical to earlier versions.
+    backward pass; and under torch.compile that backward pass is a scatter into zeros. The
+    broadcast copy stays in the tensor's dtype and its backward pass sums each 2x2 block of
+    the gradient: on an H200 a regime's ten models trained 1.12x faster eager and 1.08x
+    compiled (docs/benchmarks.md). The two sum a block's gradient in a different order (about
+    1e-6 apart in fp32), so the CPU keeps ``F.interpolate``: CPU training stays bit-identical
+    to earlier versions.
     """
     if tensor.device.type != "cuda":
         return F.interpolate(tensor, scale_factor=2, mode="nearest")
@@ -188,11 +189,15 @@ def upsample_nearest2x(tensor: torch.Tensor) -> torch.Tensor:
 
 def nearest_by_broadcast(tensor: torch.Tensor) -> torch.Tensor:
     """Nearest x2 upsampling of an (N, C, H, W) tensor as a broadcast copy, in the tensor's
-    own dtype and channels_last (the layout training runs in) whatever the input's layout."""
+    own dtype and memory layout (channels_last, as training runs, or contiguous), so that the
+    concatenation after it needs no relayout."""
     n, c, h, w = tensor.shape
-    nhwc = tensor.permute(0, 2, 3, 1)  # contiguous for a channels_last tensor
-    wide = nhwc[:, :, None, :, None, :].expand(n, h, 2, w, 2, c).reshape(n, 2 * h, 2 * w, c)
-    return wide.permute(0, 3, 1, 2)
+    if tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous():
+        nhwc = tensor.permute(0, 2, 3, 1)  # a contiguous view
+        wide = nhwc[:, :, None, :, None, :].expand(n, h, 2, w, 2, c).reshape(n, 2 * h, 2 * w, c)
+        return wide.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    wide = tensor[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+    return wide.contiguous()  # reshape gives a view, not a copy, where h = w = 1
 
 
 def upsample_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
