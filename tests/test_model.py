@@ -138,7 +138,7 @@ def test_upsampling_by_broadcast_is_nearest_upsampling(layout, dtype):
     x = torch.rand(2, 5, 3, 4).to(dtype).to(memory_format=layout).requires_grad_()
     up = nearest_by_broadcast(x)
     assert up.dtype == dtype and up.is_contiguous(memory_format=layout)
-    assert torch.equal(up, torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+    assert torch.equal(up, F.interpolate(x, scale_factor=2, mode="nearest"))
     weights = torch.rand(2, 5, 6, 8)
     (grad,) = torch.autograd.grad((up.float() * weights).sum(), x)
     blocks = [weights[:, :, i::2, j::2] for i in (0, 1) for j in (0, 1)]
@@ -176,7 +176,7 @@ def test_the_network_on_either_upsampling_computes_the_same(variant, monkeypatch
     images = torch.rand(2, 3, 64, 96).to(memory_format=torch.channels_last)
     masks = (torch.rand(2, 64, 96) > 0.5).long()
     calls = []
-    interpolate = torch.nn.functional.interpolate
+    interpolate = F.interpolate
 
     def spy(tensor, *args, **kwargs):
         calls.append(kwargs.get("mode"))
@@ -188,7 +188,7 @@ def test_the_network_on_either_upsampling_computes_the_same(variant, monkeypatch
         pixel_loss(network, images, masks).backward()
         return logits, [p.grad.clone() for p in network.parameters()]
 
-    monkeypatch.setattr(torch.nn.functional, "interpolate", spy)
+    monkeypatch.setattr(F, "interpolate", spy)
     logits, grads = run()
     assert calls.count("nearest") == 2 * (3 if variant == "default" else 5)  # two passes
     monkeypatch.setattr(model_module, "upsample_nearest2x", nearest_by_broadcast)
