@@ -48,7 +48,7 @@ from synergyseg.checkpoints import load_checkpoint
 from synergyseg.lanes import Lane, adadelta, autocast_factory, run_epoch
 from synergyseg.memory import PeakMemory
 from synergyseg.model import ModelSpec, VGGUNet
-from synergyseg.predict import BLOCK_BYTES, autocast_for, block_maps, predict_regime
+from synergyseg.predict import BLOCK_BYTES, WAITS, autocast_for, block_maps, predict_regime
 from synergyseg.scoring import score_regime
 from synergyseg.store import SliceStore, block_size
 from synergyseg.train import (
@@ -74,6 +74,11 @@ PREDICT_THREADS = 8  # config/config.yaml's predict.threads
 TRAIN_THREADS = 4  # config/config.yaml's train.threads
 RESUME_STATE_MINUTES = 10  # config/config.yaml's train.resume_state_minutes
 RESULTS: dict = {}
+WAITED_ON = {
+    "reading": "reading the store",
+    "device": "for the device",
+    "compression": "for the compressor",
+}
 PATHS: set | None = None  # --paths: the training paths to time (default: all)
 OUT: Path | None = None  # --out: gpu_check.json is rewritten there after every section
 
@@ -518,15 +523,18 @@ def inference_section(device, toy, work: Path, n: int | None = None):
     block_maps(network, autocast, block, 16, device)  # returns on the host: synchronised
     device_rate = len(block) / (time.perf_counter() - started)
     print(f"  the network alone {device_rate:.1f} images/s (forward, batch 16)")
-    rates = {}
+    rates, waits = {}, {}
     for threads in (PREDICT_THREADS, 2 * PREDICT_THREADS):
         figures = predict_regime(
             checkpoints, split, store, outs, batch_size=16, device=device, threads=threads
         )
         rates[threads] = figures["images_per_s"]
+        waits[threads] = {what: figures[f"{what}_s"] for what in WAITS}
         print(
             f"  prediction {rates[threads]:.1f} model-images/s at {side}x{side} with "
-            f"{threads} threads (the job: {n} images x {models} models, written)"
+            f"{threads} threads (the job: {n} images x {models} models, written); of its "
+            f"{figures['seconds']:.2f} s it waited "
+            + ", ".join(f"{s:.2f} s {WAITED_ON[what]}" for what, s in waits[threads].items())
         )
     images = SliceStore(store).images(range(min(n, 16)))
     cam_args = (None, "predicted", 4, device, autocast[0])  # as explain_images runs it
@@ -541,6 +549,7 @@ def inference_section(device, toy, work: Path, n: int | None = None):
         "predict_images": n,
         "predict_images_per_s": rates[PREDICT_THREADS],  # as the workflow runs the job
         "predict_images_per_s_by_threads": rates,
+        "predict_waits_s_by_threads": waits,  # reading the store, the device, the compressor
         "predict_network_images_per_s": device_rate,
         "gradcam_images_per_s": cam_rate,
     }

@@ -60,6 +60,8 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
         assert all(" < " in name and "convolution" not in name.split(" <")[0] for name in callers)
     inference = results["prediction and Grad-CAM"]
     assert inference["predict_images_per_s"] > 0 and inference["predict_network_images_per_s"] > 0
+    for waits in inference["predict_waits_s_by_threads"].values():  # what held the job up
+        assert set(waits) == {"reading", "device", "compression"} and waits["device"] > 0
     assert set(results["demo run"]["dice"]) == {"tii1", "tii2", "lmi1", "lmi2"}
     assert results["projection"]["total"] > 0
     fused = results["training"]["64x64"]["d"]  # timed once, at the first size

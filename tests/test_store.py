@@ -188,3 +188,52 @@ def test_each_model_predicts_into_its_own_file_in_test_side_order(tmp_path, rng,
         # one level at most, where float32 and float64 round a value near .5 differently
         assert np.abs(maps - np.round(expected)).max() <= 1
         assert np.mean(maps != np.round(expected)) < 1e-3
+
+
+def test_a_predict_job_says_whether_the_device_or_the_compressor_held_it_up(
+    tmp_path, rng, monkeypatch, caplog
+):
+    """The job times where its main thread waits. With a compressor slower than the device,
+    the waits for compression add up to the compressor's time less what the device hid; with
+    a slow device, the waits are the device's and the compressor hides behind it."""
+    import logging
+    import time
+
+    from synergyseg import predict
+    from synergyseg.model import ModelSpec, VGGUNet
+
+    n, side = 6, 32
+    with StoreWriter(tmp_path / "store", side, side, 3) as writer:
+        images = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+        writer.append(images, np.zeros((n, side, side), np.uint8))
+    pd.DataFrame(
+        {"slice_id": [f"s{i}" for i in range(n)], "row": range(n), "label": "a", "subset": "test"}
+    ).to_csv(tmp_path / "split.csv", index=False)
+    meta = {"spec": {"model": {"variant": "default", "width": 0.125}}, "precision": "fp32"}
+    state = VGGUNet(ModelSpec("default", 0.125)).state_dict()
+    torch.save({"state_dict": state, "meta": meta}, tmp_path / "m.pt")
+    monkeypatch.setattr(predict, "BLOCK_BYTES", 2 * side * side * 4)  # three blocks of two
+    args = ([tmp_path / "m.pt"], tmp_path / "split.csv", tmp_path / "store", [tmp_path / "p.npz"])
+
+    def slowly(function, seconds):
+        def wrapped(*a, **k):
+            time.sleep(seconds)
+            return function(*a, **k)
+
+        return wrapped
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PredictionWriter, "write", slowly(PredictionWriter.write, 0.2))
+        with caplog.at_level(logging.INFO, logger="synergyseg.predict"):
+            slow_compressor = predict.predict_regime(*args, batch_size=2)
+    assert slow_compressor["compression_s"] >= 0.4  # three writes of 0.2 s, two partly hidden
+    waits = sum(slow_compressor[f"{what}_s"] for what in predict.WAITS)
+    assert 0 < slow_compressor["reading_s"] and waits <= slow_compressor["seconds"]
+    assert "for the compression of the block before" in caplog.text
+
+    with monkeypatch.context() as patch:
+        patch.setattr(predict, "block_maps", slowly(predict.block_maps, 0.2))
+        slow_device = predict.predict_regime(*args, batch_size=2)
+    assert slow_device["device_s"] >= 0.6 > slow_device["compression_s"]
+    with np.load(tmp_path / "p.npz") as data:  # timing changed nothing written
+        assert data["probs"].shape == (n, side, side)

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,9 @@ from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 256 << 20  # uint8 images plus every model's maps of one block stay near this
+# where a job's main thread waits, timed so that its log says what bounds it: the device, or the
+# store and the compressor, which the device then waits for
+WAITS = ("reading", "device", "compression")
 
 
 def block_maps(
@@ -97,6 +100,7 @@ def predict_regime(
     # one block: its uint8 images and every model's uint8 maps
     per_block = block_size(store.height * store.width * (store.channels + len(models)), BLOCK_BYTES)
     started, n = time.perf_counter(), len(rows)
+    waited = dict.fromkeys(WAITS, 0.0)
     with ExitStack() as stack, ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         writers = [
             stack.enter_context(PredictionWriter(out, rows["slice_id"], store.height, store.width))
@@ -104,13 +108,18 @@ def predict_regime(
         ]
         pending = []
         for _, block_rows in blocks(manifest_rows(rows), per_block):
-            maps = block_maps(models, autocasts, store.images(block_rows), batch_size, device)
-            for future in pending:  # the previous block is compressed while this one ran
-                future.result()
+            with _waiting(waited, "reading"):
+                images = store.images(block_rows)
+            with _waiting(waited, "device"):
+                maps = block_maps(models, autocasts, images, batch_size, device)
+            with _waiting(waited, "compression"):
+                for future in pending:  # the previous block is compressed while this one ran
+                    future.result()
             release_freed_memory()
             pending = [pool.submit(w.write, m) for w, m in zip(writers, maps, strict=True)]
-        for future in pending:
-            future.result()
+        with _waiting(waited, "compression"):
+            for future in pending:
+                future.result()
     seconds = time.perf_counter() - started
     sizes = [Path(out).stat().st_size for out in outs]
     figures = {
@@ -119,13 +128,30 @@ def predict_regime(
         "seconds": seconds,
         "images_per_s": n * len(models) / seconds if seconds else float("inf"),
         "bytes_per_image": float(np.mean(sizes)) / max(1, n),
+        **{f"{what}_s": spent for what, spent in waited.items()},
     }
     log.info(
-        "%d test images x %d models in %.1fs (%.1f model-images/s), %.0f bytes per map",
+        "%d test images x %d models in %.1fs (%.1f model-images/s), %.0f bytes per map; "
+        "waited %.1fs reading the store, %.1fs on the %s (maps copied back included), "
+        "%.1fs for the compression of the block before",
         n,
         len(models),
         seconds,
         figures["images_per_s"],
         figures["bytes_per_image"],
+        waited["reading"],
+        waited["device"],
+        device.type,
+        waited["compression"],
     )
     return figures
+
+
+@contextmanager
+def _waiting(waited: dict[str, float], what: str):
+    """Add the block's seconds to ``waited[what]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        waited[what] += time.perf_counter() - started
