@@ -197,6 +197,7 @@ def test_a_predict_job_says_whether_the_device_or_the_compressor_held_it_up(
     the waits for compression add up to the compressor's time less what the device hid; with
     a slow device, the waits are the device's and the compressor hides behind it."""
     import logging
+    import re
     import time
 
     from synergyseg import predict
@@ -229,11 +230,68 @@ def test_a_predict_job_says_whether_the_device_or_the_compressor_held_it_up(
     assert slow_compressor["compression_s"] >= 0.4  # three writes of 0.2 s, two partly hidden
     waits = sum(slow_compressor[f"{what}_s"] for what in predict.WAITS)
     assert 0 < slow_compressor["reading_s"] and waits <= slow_compressor["seconds"]
-    assert "for the compression of the block before" in caplog.text
+    assert re.search(r"waited 0\.[4-9]s for the compressor|waited [1-9]", caplog.text)
 
     with monkeypatch.context() as patch:
-        patch.setattr(predict, "block_maps", slowly(predict.block_maps, 0.2))
+        patch.setattr(predict, "predict_block", slowly(predict.predict_block, 0.2))
         slow_device = predict.predict_regime(*args, batch_size=2)
     assert slow_device["device_s"] >= 0.6 > slow_device["compression_s"]
     with np.load(tmp_path / "p.npz") as data:  # timing changed nothing written
         assert data["probs"].shape == (n, side, side)
+
+
+def test_the_compressor_takes_the_next_block_while_one_file_lags_and_files_stay_in_order(
+    tmp_path, rng, monkeypatch
+):
+    """One file's first write is slow. The other files' writes of the next block go ahead on
+    the free threads instead of waiting for the whole block, and the slow file still takes
+    its blocks in order: every file equals the one a single thread writes, whether the device
+    computes into the host's maps or into its own."""
+    import threading
+    import time
+
+    from synergyseg import predict
+    from synergyseg.model import ModelSpec, VGGUNet
+
+    n, side = 4, 32
+    with StoreWriter(tmp_path / "store", side, side, 3) as writer:
+        images = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+        writer.append(images, np.zeros((n, side, side), np.uint8))
+    pd.DataFrame(
+        {"slice_id": [f"s{i}" for i in range(n)], "row": range(n), "label": "a", "subset": "test"}
+    ).to_csv(tmp_path / "split.csv", index=False)
+    checkpoints = []
+    for k in range(3):
+        torch.manual_seed(k)
+        meta = {"spec": {"model": {"variant": "default", "width": 0.125}}, "precision": "fp32"}
+        state = VGGUNet(ModelSpec("default", 0.125)).state_dict()
+        torch.save({"state_dict": state, "meta": meta}, tmp_path / f"m{k}.pt")
+        checkpoints.append(tmp_path / f"m{k}.pt")
+    monkeypatch.setattr(predict, "BLOCK_BYTES", side * side * 6)  # blocks of one image
+    common = (checkpoints, tmp_path / "split.csv", tmp_path / "store")
+    alone = [tmp_path / f"alone{k}.npz" for k in range(3)]
+    predict.predict_regime(*common, alone, batch_size=1, threads=1)
+
+    done, lock, write = [], threading.Lock(), PredictionWriter.write
+
+    def first_write_of_file0_slow(self, probs):
+        name, block = self.path.name, self.written
+        if name == "pred0.npz" and block == 0:
+            time.sleep(0.5)
+        write(self, probs)
+        with lock:
+            done.append((name, block))
+
+    monkeypatch.setattr(PredictionWriter, "write", first_write_of_file0_slow)
+    # the CPU's way (computing into the host's maps) and a GPU's (maps of the device's own,
+    # copied back after the next block is read), run here on the CPU
+    for apart in (False, True):
+        monkeypatch.setattr(predict, "computes_apart", lambda device, apart=apart: apart)
+        done.clear()
+        outs = [tmp_path / f"pred{k}.npz" for k in range(3)]
+        predict.predict_regime(*common, outs, batch_size=1, threads=3)
+        assert done.index(("pred1.npz", 1)) < done.index(("pred0.npz", 0))  # it went ahead
+        assert [b for name, b in done if name == "pred0.npz"] == list(range(n))  # in order
+        for mine, reference in zip(outs, alone, strict=True):
+            with np.load(mine) as ours, np.load(reference) as theirs:
+                assert np.array_equal(ours["probs"], theirs["probs"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -38,21 +38,23 @@ BLOCK_BYTES = 256 << 20  # uint8 images plus every model's maps of one block sta
 WAITS = ("reading", "device", "compression")
 
 
-def block_maps(
+def predict_block(
     models: Sequence[VGGUNet],
     autocasts: Sequence,
     images: np.ndarray,
     batch_size: int,
     device: torch.device,
-) -> list[np.ndarray]:
-    """P(class 1) as uint8 (k, H, W) of every model for one block of store rows (k, H, W, C).
+    maps: Sequence[torch.Tensor],
+) -> None:
+    """P(class 1) as uint8 of every model for one block of store rows (k, H, W, C), into the
+    first k rows of ``maps[i]`` (uint8 tensors on ``device``). On a GPU this only queues the
+    work: the host is free until it reads the maps.
 
     The block goes to the device once and each batch is normalised once for all models; the
     maps stay on the device until the block is done, so each model costs one copy back.
     """
     on_device = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     count, height, width = images.shape[:3]
-    maps = [torch.empty((count, height, width), dtype=torch.uint8, device=device) for _ in models]
     with torch.no_grad():
         for start in range(0, count, batch_size):
             x = to_network_input(on_device[start : start + batch_size], device)
@@ -61,6 +63,19 @@ def block_maps(
                     logits = model(x)
                 logits = upsample_logits(logits, (height, width))
                 out[start : start + len(x)] = foreground_probability(logits)
+
+
+def block_maps(
+    models: Sequence[VGGUNet],
+    autocasts: Sequence,
+    images: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> list[np.ndarray]:
+    """P(class 1) as uint8 (k, H, W) of every model for one block of store rows (k, H, W, C)."""
+    count, height, width = images.shape[:3]
+    maps = [torch.empty((count, height, width), dtype=torch.uint8, device=device) for _ in models]
+    predict_block(models, autocasts, images, batch_size, device, maps)
     return [m.cpu().numpy() for m in maps]
 
 
@@ -106,20 +121,8 @@ def predict_regime(
             stack.enter_context(PredictionWriter(out, rows["slice_id"], store.height, store.width))
             for out in outs
         ]
-        pending = []
-        for _, block_rows in blocks(manifest_rows(rows), per_block):
-            with _waiting(waited, "reading"):
-                images = store.images(block_rows)
-            with _waiting(waited, "device"):
-                maps = block_maps(models, autocasts, images, batch_size, device)
-            with _waiting(waited, "compression"):
-                for future in pending:  # the previous block is compressed while this one ran
-                    future.result()
-            release_freed_memory()
-            pending = [pool.submit(w.write, m) for w, m in zip(writers, maps, strict=True)]
-        with _waiting(waited, "compression"):
-            for future in pending:
-                future.result()
+        todo = [block_rows for _, block_rows in blocks(manifest_rows(rows), per_block)]
+        _predict_blocks(models, autocasts, store, todo, writers, pool, batch_size, device, waited)
     seconds = time.perf_counter() - started
     sizes = [Path(out).stat().st_size for out in outs]
     figures = {
@@ -132,8 +135,9 @@ def predict_regime(
     }
     log.info(
         "%d test images x %d models in %.1fs (%.1f model-images/s), %.0f bytes per map; "
-        "waited %.1fs reading the store, %.1fs on the %s (maps copied back included), "
-        "%.1fs for the compression of the block before",
+        "the main thread spent %.1fs reading the store (on a GPU while the device computes), "
+        "%.1fs on the %s (launching or computing, the maps copied back included) and waited "
+        "%.1fs for the compressor",
         n,
         len(models),
         seconds,
@@ -145,6 +149,72 @@ def predict_regime(
         waited["compression"],
     )
     return figures
+
+
+def _predict_blocks(models, autocasts, store, todo, writers, pool, batch_size, device, waited):
+    """Every block of ``todo`` (store rows) predicted by every model and handed to its writer,
+    the device kept busy: on a GPU the next block is read while the device computes this one,
+    and the compressor's threads write one block's maps while the next block is computed.
+
+    Two blocks of maps live on the host and are reused: one is being written while the other
+    takes the next block's maps. On a GPU they are pinned (copied at full speed and never
+    faulted in again) and the device computes into maps of its own; the CPU computes into
+    them directly.
+    """
+    copy_back = computes_apart(device)
+    shape = (len(todo[0]) if todo else 0, store.height, store.width)
+
+    def maps_of_a_block(where):
+        return [torch.empty(shape, dtype=torch.uint8, **where) for _ in models]
+
+    host = [maps_of_a_block({"pin_memory": device.type == "cuda"}) for _ in range(2)]
+    targets = maps_of_a_block({"device": device}) if copy_back else None
+    written: list[list[Future]] = [[], []]  # the writes of the maps in host[0] and host[1]
+    latest: list[Future | None] = [None] * len(writers)  # each file's last write
+    with _waiting(waited, "reading"):
+        images = store.images(todo[0]) if todo else None
+    for k, rows in enumerate(todo):
+        count, maps = len(rows), host[k % 2]
+        if not copy_back:  # the writes of two blocks ago must be done before these maps change
+            with _waiting(waited, "compression"):
+                _wait(written[k % 2])
+        with _waiting(waited, "device"):
+            predict_block(models, autocasts, images, batch_size, device, targets or maps)
+        if k + 1 < len(todo):  # on a GPU while the device computes this block
+            with _waiting(waited, "reading"):
+                images = store.images(todo[k + 1])
+        if copy_back:
+            with _waiting(waited, "compression"):
+                _wait(written[k % 2])
+            with _waiting(waited, "device"):  # waits for the device, then copies
+                for mine, computed in zip(maps, targets, strict=True):
+                    mine[:count].copy_(computed[:count])
+        release_freed_memory()
+        latest = written[k % 2] = [
+            pool.submit(_write_after, before, writer, mine[:count].numpy())
+            for before, writer, mine in zip(latest, writers, maps, strict=True)
+        ]
+    with _waiting(waited, "compression"):
+        _wait(written[0] + written[1])
+
+
+def computes_apart(device: torch.device) -> bool:
+    """Whether ``device`` computes into memory of its own (a GPU), so that maps are copied
+    back, rather than into the host's buffers (the CPU)."""
+    return device.type != "cpu"
+
+
+def _write_after(before: Future | None, writer: PredictionWriter, maps: np.ndarray) -> None:
+    """Append ``maps`` once the file's previous block is in: a file takes its blocks in order,
+    while the compressor's threads take the next block's files as soon as they are free."""
+    if before is not None:
+        before.result()
+    writer.write(maps)
+
+
+def _wait(futures: Sequence[Future]) -> None:
+    for future in futures:
+        future.result()
 
 
 @contextmanager
