@@ -266,3 +266,20 @@ def test_job_startup_times_each_planned_rules_script_once_per_job(monkeypatch, c
     assert lines[-1].startswith("start-up of 4 jobs: ")
     total = float(lines[-1].split(": ")[1].split(" CPU-s")[0])
     assert total == pytest.approx(3 * each[0] + each[1], abs=0.55)  # printed to the second
+
+
+def test_predict_pipeline_benchmark_stands_in_for_the_network_of_head_and_a_baseline():
+    """Its stand-in must replace the network of both versions (it checks that every image went
+    through it), so that what it times is the host's side of the job."""
+    result = subprocess.run(
+        [sys.executable, "predict_pipeline.py", "--images", "12", "--repeats", "1"]
+        + ["--baseline", "82ebdaf"],
+        cwd=ROOT / "bench",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if "peak private" in line]
+    assert [line.split()[0] for line in lines] == ["82ebdaf", "HEAD"]
+    assert all("reading" in line and "compressor" in line for line in lines)
