@@ -10,7 +10,8 @@
 3. where a training step's device time goes (profiled): by phase, by kind of operator, and the
    top operators and kernels, eager at batch 2 and at the filling batch, and with --compile
    the compiled step at the filling batch;
-4. prediction and Grad-CAM images/s;
+4. prediction and Grad-CAM images/s (with --compile also the network's forward pass
+   compiled, an experiment: prediction runs eager);
 5. a real training → prediction → scoring run on the demo data, and with --cold-job a
    regime's training job as the workflow starts it (a fresh process, cold compiler caches);
 6. the projected GPU-hours of the full protocol from the measured rates, with each training
@@ -486,9 +487,12 @@ def profile_rows(device, toy, size, work, batches, compiled: bool) -> dict:
 
 
 @section("prediction and Grad-CAM")
-def inference_section(device, toy, work: Path, n: int | None = None):
+def inference_section(device, toy, work: Path, n: int | None = None, compile_too=False):
     """A predict job of ``n`` test images x ten models at the workflow's thread count (and at
-    twice it), the network's own forward rate, and Grad-CAM's rate."""
+    twice it), the network's own forward rate, and Grad-CAM's rate. ``compile_too`` adds an
+    experiment: the network's forward rate through torch.compile, as is and with its weights
+    frozen into the graph (Inductor can then fold each BatchNorm into its convolution);
+    prediction itself runs eager."""
     spec = bench_spec(toy)
     # by default enough images for nine of predict_regime's blocks (~93 at 512x512 with ten
     # models), so that the figure is near the job's steady state: each block's maps are
@@ -518,11 +522,21 @@ def inference_section(device, toy, work: Path, n: int | None = None):
     network = [model.to(device).to(memory_format=torch.channels_last)]
     autocast = [autocast_for(meta, device)]
     block = SliceStore(store).images(range(min(n, 64)))
-    block_maps(network, autocast, block, 16, device)  # warm-up: cuDNN picks its kernels
-    started = time.perf_counter()
-    block_maps(network, autocast, block, 16, device)  # returns on the host: synchronised
-    device_rate = len(block) / (time.perf_counter() - started)
+    device_rate = forward_rate(network, autocast, block, device)
     print(f"  the network alone {device_rate:.1f} images/s (forward, batch 16)")
+    compiled_rates = {}
+    for frozen in (False, True) if compile_too else ():
+        import torch._inductor.config as inductor
+
+        name = "compiled, weights frozen" if frozen else "compiled"
+        with inductor.patch(freezing=frozen):
+            torch._dynamo.reset()  # a fresh graph for each setting
+            compiled = [torch.compile(network[0], dynamic=False)]
+            compiled_rates[name] = forward_rate(compiled, autocast, block, device)
+        print(
+            f"  the network alone {compiled_rates[name]:.1f} images/s {name} (x "
+            f"{compiled_rates[name] / device_rate:.2f}; an experiment: prediction runs eager)"
+        )
     rates, waits = {}, {}
     for threads in (PREDICT_THREADS, 2 * PREDICT_THREADS):
         figures = predict_regime(
@@ -551,8 +565,18 @@ def inference_section(device, toy, work: Path, n: int | None = None):
         "predict_images_per_s_by_threads": rates,
         "predict_waits_s_by_threads": waits,  # reading the store, the device, the compressor
         "predict_network_images_per_s": device_rate,
+        "predict_network_compiled_images_per_s": compiled_rates,
         "gradcam_images_per_s": cam_rate,
     }
+
+
+def forward_rate(network, autocast, block, device) -> float:
+    """Images/s of ``block_maps`` over ``block`` (batches of 16), after a warm-up pass in which
+    cuDNN picks its kernels and a compiled network compiles."""
+    block_maps(network, autocast, block, 16, device)
+    started = time.perf_counter()
+    block_maps(network, autocast, block, 16, device)  # returns on the host: synchronised
+    return len(block) / (time.perf_counter() - started)
 
 
 @section("demo run")
@@ -861,7 +885,7 @@ def main() -> int:
         profile_section(device, toy, sizes[0], work)
         if args.compile:
             compiled_profile_section(device, toy, sizes[0], work)
-        inference_section(device, toy, work, args.predict_images)
+        inference_section(device, toy, work, args.predict_images, args.compile)
         demo_section(device, args.demo, work, toy, args.compile)
         if args.cold_job:
             cold_job_section(device, toy, sizes[0], work)

@@ -283,3 +283,22 @@ def test_predict_pipeline_benchmark_stands_in_for_the_network_of_head_and_a_base
     lines = [line for line in result.stdout.splitlines() if "peak private" in line]
     assert [line.split()[0] for line in lines] == ["82ebdaf", "HEAD"]
     assert all("reading" in line and "compressor" in line for line in lines)
+
+
+def test_the_compiled_forward_experiment_times_both_settings_against_eager(
+    monkeypatch, capsys, tmp_path
+):
+    """With --compile the inference section also times the forward pass compiled, as is and
+    with its weights frozen, each against the eager rate (torch.compile stood in here: the
+    CPU never compiles, and a real compile would take minutes)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    gpu_check = importlib.import_module("gpu_check")
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(kw) or model)
+    monkeypatch.setattr(gpu_check, "RESULTS", {})
+    row = gpu_check.inference_section(torch.device("cpu"), True, tmp_path, 16, compile_too=True)
+    assert compiled == [{"dynamic": False}] * 2  # static shapes, as training compiles
+    rates = row["predict_network_compiled_images_per_s"]
+    assert set(rates) == {"compiled", "compiled, weights frozen"} and min(rates.values()) > 0
+    out = capsys.readouterr().out
+    assert "images/s compiled, weights frozen (x " in out and "prediction runs eager" in out
