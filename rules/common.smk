@@ -29,6 +29,7 @@ from synergyseg.config import (
     schema_problem,
 )
 from synergyseg import resources as need
+from synergyseg.workflow import compile_cache_environment
 
 # The schema first, naming a bad key by its config path (Snakemake's validate would report it
 # after a dump of the whole schema); validate then fills in the defaults; then the cross-field
@@ -41,6 +42,12 @@ try:
     check_config(config)
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
+
+# torch.compile's kernels in the project, so that every training job reuses what the first one
+# compiled, on any node (synergyseg.workflow); jobs inherit the environment
+os.environ.update(
+    compile_cache_environment(config["train"]["compile_cache"], os.environ)
+)
 
 DATASETS = sorted(config["datasets"])
 SPLITS = [f"split{k}" for k in range(1, config["splits"]["n_splits"] + 1)]

@@ -49,6 +49,7 @@ def test_defaults_are_filled():
     assert config["seed"] == 2021
     assert config["depletion"]["train_fractions"] == [0.6, 0.4, 0.2, 0.1]
     assert config["datasets"]["x"]["slices"]["ct_window"] == [-512, 512]
+    assert config["train"]["compile_cache"] == "resources/compile_cache"
 
 
 def test_full_protocol_has_five_splits_and_four_depletions():
@@ -164,3 +165,22 @@ def test_every_report_caption_renders_with_the_shipped_configs(configfile):
             assert "{{" not in text and "{%" not in text, caption
     for caption in captions:  # the train:test share is the config's, given once, in workflow.rst
         assert caption.name == "workflow.rst" or "80:20" not in caption.read_text(), caption
+
+
+def test_compiled_kernels_are_kept_in_the_project_unless_the_user_chose_a_folder(
+    tmp_path, monkeypatch
+):
+    """The workflow points torch.compile's cache at a folder of the project (absolute, as jobs
+    may start elsewhere), which is the variable PyTorch reads; a folder the user set in the
+    environment wins, and an empty setting leaves PyTorch's default."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    from synergyseg.workflow import COMPILE_CACHE_VARIABLE, compile_cache_environment
+
+    monkeypatch.chdir(tmp_path)
+    environment = compile_cache_environment("resources/compile_cache", {})
+    assert environment == {COMPILE_CACHE_VARIABLE: str(tmp_path / "resources" / "compile_cache")}
+    monkeypatch.setenv(COMPILE_CACHE_VARIABLE, environment[COMPILE_CACHE_VARIABLE])
+    assert cache_dir() == environment[COMPILE_CACHE_VARIABLE]  # where Inductor will write
+    assert compile_cache_environment("resources/compile_cache", {COMPILE_CACHE_VARIABLE: "x"}) == {}
+    assert compile_cache_environment(None, {}) == {} == compile_cache_environment("", {})

@@ -1,10 +1,27 @@
-"""Glue shared by the thin ``workflow/scripts``: logging set-up (no Snakemake imports here)."""
+"""Glue shared by the thin ``workflow/scripts`` and the Snakefile: logging set-up, and the
+environment GPU jobs compile in (no Snakemake or torch imports here)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+
+COMPILE_CACHE_VARIABLE = "TORCHINDUCTOR_CACHE_DIR"  # Triton's kernels go in a folder of it
+
+
+def compile_cache_environment(folder: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment variable that keeps torch.compile's kernels in ``folder``, made absolute
+    (the config's ``train.compile_cache``, a folder of the project), so that a training job
+    reuses what an earlier job compiled on any node of a cluster; PyTorch's default, a folder
+    in the node's temp dir, starts empty on every new node (and in every job, where a cluster
+    gives each job a temp dir of its own). Nothing when ``folder`` is empty, or when the
+    variable is set already: the user's choice wins."""
+    if not folder or COMPILE_CACHE_VARIABLE in environ:
+        return {}
+    return {COMPILE_CACHE_VARIABLE: os.path.abspath(folder)}
 
 
 def redirect_logging(log_path: str | Path | None, level: int = logging.INFO) -> None:
