@@ -72,6 +72,9 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
     cold = results["cold training job"]  # a fresh process: imports, data, models, checkpoints
     assert 0 < cold["fixed_s"] < cold["total_s"]
     assert projection["cold_setup_hours"] == pytest.approx(27 * cold["fixed_s"] / 3600)
+    assert cold["fixed_s_cached"] > 0  # a second fresh process (the CPU compiles nothing)
+    cached = (cold["fixed_s"] + 26 * cold["fixed_s_cached"]) / 3600
+    assert projection["cached_setup_hours"] == pytest.approx(cached)
 
 
 def test_projection_adds_each_training_jobs_set_up_and_resume_saves(monkeypatch, capsys):
