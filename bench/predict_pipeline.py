@@ -6,9 +6,10 @@ The job is the real ``predict_regime`` (ten models, 512x512 one-channel test ima
 blocks, the workflow's 8 compressor threads) with its network replaced by a stand-in that
 fills each model's maps with a fixed pattern of noise-like probabilities (what the GPU
 acceptance run's random models give: as slow to compress as trained models' maps,
-bench/map_compression.py). What is left is what the host does for a GPU job: read the store,
-hold two blocks of maps, copy them and compress them. Each run is a fresh process, as a job
-is; HEAD and the baseline alternate.
+bench/map_compression.py). What is left is the host's share of the job on the CPU's way: read
+the store, hold two blocks of maps and compress them (a GPU's copies to and from the device,
+and its pinned buffers, are not here). Each run is a fresh process, as a job is; HEAD and the
+baseline alternate.
 
     python bench/predict_pipeline.py --baseline 1b2c3d4
 """

@@ -274,6 +274,9 @@ def test_job_startup_times_each_planned_rules_script_once_per_job(monkeypatch, c
 def test_predict_pipeline_benchmark_stands_in_for_the_network_of_head_and_a_baseline():
     """Its stand-in must replace the network of both versions (it checks that every image went
     through it), so that what it times is the host's side of the job."""
+    baseline = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "82ebdaf^{commit}"])
+    if baseline.returncode != 0:
+        pytest.skip("a clone without history: no baseline commit to read predict.py from")
     result = subprocess.run(
         [sys.executable, "predict_pipeline.py", "--images", "12", "--repeats", "1"]
         + ["--baseline", "82ebdaf"],

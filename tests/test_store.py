@@ -243,12 +243,11 @@ def test_a_predict_job_says_whether_the_device_or_the_compressor_held_it_up(
 def test_the_compressor_takes_the_next_block_while_one_file_lags_and_files_stay_in_order(
     tmp_path, rng, monkeypatch
 ):
-    """One file's first write is slow. The other files' writes of the next block go ahead on
+    """One file's first write waits. The other files' writes of the next block go ahead on
     the free threads instead of waiting for the whole block, and the slow file still takes
     its blocks in order: every file equals the one a single thread writes, whether the device
     computes into the host's maps or into its own."""
     import threading
-    import time
 
     from synergyseg import predict
     from synergyseg.model import ModelSpec, VGGUNet
@@ -273,21 +272,25 @@ def test_the_compressor_takes_the_next_block_while_one_file_lags_and_files_stay_
     predict.predict_regime(*common, alone, batch_size=1, threads=1)
 
     done, lock, write = [], threading.Lock(), PredictionWriter.write
+    went_ahead = threading.Event()  # file 1's second block written while file 0's first waits
 
-    def first_write_of_file0_slow(self, probs):
+    def file0_waits_for_file1s_second_block(self, probs):
         name, block = self.path.name, self.written
         if name == "pred0.npz" and block == 0:
-            time.sleep(0.5)
+            went_ahead.wait(timeout=10)  # the old way never writes it: this times out
         write(self, probs)
         with lock:
             done.append((name, block))
+        if (name, block) == ("pred1.npz", 1):
+            went_ahead.set()
 
-    monkeypatch.setattr(PredictionWriter, "write", first_write_of_file0_slow)
+    monkeypatch.setattr(PredictionWriter, "write", file0_waits_for_file1s_second_block)
     # the CPU's way (computing into the host's maps) and a GPU's (maps of the device's own,
     # copied back after the next block is read), run here on the CPU
     for apart in (False, True):
         monkeypatch.setattr(predict, "computes_apart", lambda device, apart=apart: apart)
         done.clear()
+        went_ahead.clear()
         outs = [tmp_path / f"pred{k}.npz" for k in range(3)]
         predict.predict_regime(*common, outs, batch_size=1, threads=3)
         assert done.index(("pred1.npz", 1)) < done.index(("pred0.npz", 0))  # it went ahead

@@ -47,8 +47,8 @@ def predict_block(
     maps: Sequence[torch.Tensor],
 ) -> None:
     """P(class 1) as uint8 of every model for one block of store rows (k, H, W, C), into the
-    first k rows of ``maps[i]`` (uint8 tensors on ``device``). On a GPU this only queues the
-    work: the host is free until it reads the maps.
+    first k rows of ``maps[i]`` (uint8 tensors on ``device``). On a GPU this returns while the
+    device still computes (once CUDA's queue of launches is full, for its tail).
 
     The block goes to the device once and each batch is normalised once for all models; the
     maps stay on the device until the block is done, so each model costs one copy back.
@@ -163,12 +163,14 @@ def _predict_blocks(models, autocasts, store, todo, writers, pool, batch_size, d
     """
     copy_back = computes_apart(device)
     shape = (len(todo[0]) if todo else 0, store.height, store.width)
-
-    def maps_of_a_block(where):
-        return [torch.empty(shape, dtype=torch.uint8, **where) for _ in models]
-
-    host = [maps_of_a_block({"pin_memory": device.type == "cuda"}) for _ in range(2)]
-    targets = maps_of_a_block({"device": device}) if copy_back else None
+    # one allocation for both blocks: the pinned allocator rounds each up to a power of two
+    pinned = device.type == "cuda"
+    host = torch.empty((2, len(models), *shape), dtype=torch.uint8, pin_memory=pinned)
+    targets = (
+        [torch.empty(shape, dtype=torch.uint8, device=device) for _ in models]
+        if copy_back
+        else None
+    )
     written: list[list[Future]] = [[], []]  # the writes of the maps in host[0] and host[1]
     latest: list[Future | None] = [None] * len(writers)  # each file's last write
     with _waiting(waited, "reading"):
@@ -184,9 +186,11 @@ def _predict_blocks(models, autocasts, store, todo, writers, pool, batch_size, d
             with _waiting(waited, "reading"):
                 images = store.images(todo[k + 1])
         if copy_back:
+            with _waiting(waited, "device"):  # first the device: what follows is its idle time
+                _synchronize(device)
             with _waiting(waited, "compression"):
                 _wait(written[k % 2])
-            with _waiting(waited, "device"):  # waits for the device, then copies
+            with _waiting(waited, "device"):
                 for mine, computed in zip(maps, targets, strict=True):
                     mine[:count].copy_(computed[:count])
         release_freed_memory()
@@ -202,6 +206,11 @@ def computes_apart(device: torch.device) -> bool:
     """Whether ``device`` computes into memory of its own (a GPU), so that maps are copied
     back, rather than into the host's buffers (the CPU)."""
     return device.type != "cpu"
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _write_after(before: Future | None, writer: PredictionWriter, maps: np.ndarray) -> None:
