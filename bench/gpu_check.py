@@ -10,7 +10,7 @@
 3. where a training step's device time goes (profiled): by phase, by kind of operator, and the
    top operators and kernels, eager at batch 2 and at the filling batch, and with --compile
    the compiled step at the filling batch;
-4. prediction and Grad-CAM images/s (with --compile also the network's forward pass
+4. prediction and Grad-CAM images/s (with --compile-forward also the network's forward pass
    compiled, an experiment: prediction runs eager);
 5. a real training → prediction → scoring run on the demo data, and with --cold-job a
    regime's training job as the workflow starts it (a fresh process, cold compiler caches);
@@ -881,6 +881,11 @@ def main() -> int:
     parser.add_argument(
         "--compile", action="store_true", help="also time and profile torch.compile"
     )
+    parser.add_argument(
+        "--compile-forward",
+        action="store_true",
+        help="also time the network's forward pass compiled (an experiment for prediction)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for gpu_check.json")
     parser.add_argument("--sizes", nargs="+", default=None, help="e.g. 512x512 (default: both)")
     parser.add_argument("--paths", nargs="+", default=None, help="training paths to time")
@@ -911,7 +916,7 @@ def main() -> int:
         profile_section(device, toy, sizes[0], work)
         if args.compile:
             compiled_profile_section(device, toy, sizes[0], work)
-        inference_section(device, toy, work, args.predict_images, args.compile)
+        inference_section(device, toy, work, args.predict_images, args.compile_forward)
         demo_section(device, args.demo, work, toy, args.compile)
         if args.cold_job:
             cold_job_section(device, toy, sizes[0], work)
