@@ -201,20 +201,11 @@ def test_a_predict_job_says_whether_the_device_or_the_compressor_held_it_up(
     import time
 
     from synergyseg import predict
-    from synergyseg.model import ModelSpec, VGGUNet
 
     n, side = 6, 32
-    with StoreWriter(tmp_path / "store", side, side, 3) as writer:
-        images = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
-        writer.append(images, np.zeros((n, side, side), np.uint8))
-    pd.DataFrame(
-        {"slice_id": [f"s{i}" for i in range(n)], "row": range(n), "label": "a", "subset": "test"}
-    ).to_csv(tmp_path / "split.csv", index=False)
-    meta = {"spec": {"model": {"variant": "default", "width": 0.125}}, "precision": "fp32"}
-    state = VGGUNet(ModelSpec("default", 0.125)).state_dict()
-    torch.save({"state_dict": state, "meta": meta}, tmp_path / "m.pt")
+    checkpoints = narrow_models_on_a_test_side(tmp_path, rng, n, side, models=1)
     monkeypatch.setattr(predict, "BLOCK_BYTES", 2 * side * side * 4)  # three blocks of two
-    args = ([tmp_path / "m.pt"], tmp_path / "split.csv", tmp_path / "store", [tmp_path / "p.npz"])
+    args = (checkpoints, tmp_path / "split.csv", tmp_path / "store", [tmp_path / "p.npz"])
 
     def slowly(function, seconds):
         def wrapped(*a, **k):
@@ -250,22 +241,9 @@ def test_the_compressor_takes_the_next_block_while_one_file_lags_and_files_stay_
     import threading
 
     from synergyseg import predict
-    from synergyseg.model import ModelSpec, VGGUNet
 
     n, side = 4, 32
-    with StoreWriter(tmp_path / "store", side, side, 3) as writer:
-        images = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
-        writer.append(images, np.zeros((n, side, side), np.uint8))
-    pd.DataFrame(
-        {"slice_id": [f"s{i}" for i in range(n)], "row": range(n), "label": "a", "subset": "test"}
-    ).to_csv(tmp_path / "split.csv", index=False)
-    checkpoints = []
-    for k in range(3):
-        torch.manual_seed(k)
-        meta = {"spec": {"model": {"variant": "default", "width": 0.125}}, "precision": "fp32"}
-        state = VGGUNet(ModelSpec("default", 0.125)).state_dict()
-        torch.save({"state_dict": state, "meta": meta}, tmp_path / f"m{k}.pt")
-        checkpoints.append(tmp_path / f"m{k}.pt")
+    checkpoints = narrow_models_on_a_test_side(tmp_path, rng, n, side, models=3)
     monkeypatch.setattr(predict, "BLOCK_BYTES", side * side * 6)  # blocks of one image
     common = (checkpoints, tmp_path / "split.csv", tmp_path / "store")
     alone = [tmp_path / f"alone{k}.npz" for k in range(3)]
@@ -298,3 +276,24 @@ def test_the_compressor_takes_the_next_block_while_one_file_lags_and_files_stay_
         for mine, reference in zip(outs, alone, strict=True):
             with np.load(mine) as ours, np.load(reference) as theirs:
                 assert np.array_equal(ours["probs"], theirs["probs"])
+
+
+def narrow_models_on_a_test_side(tmp_path, rng, n, side, models):
+    """A store of ``n`` random RGB slices, a split with all of them on the test side, and
+    ``models`` narrow fp32 checkpoints (seeded 0, 1, ...): a predict job's inputs."""
+    from synergyseg.model import ModelSpec, VGGUNet
+
+    with StoreWriter(tmp_path / "store", side, side, 3) as writer:
+        images = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+        writer.append(images, np.zeros((n, side, side), np.uint8))
+    pd.DataFrame(
+        {"slice_id": [f"s{i}" for i in range(n)], "row": range(n), "label": "a", "subset": "test"}
+    ).to_csv(tmp_path / "split.csv", index=False)
+    meta = {"spec": {"model": {"variant": "default", "width": 0.125}}, "precision": "fp32"}
+    checkpoints = []
+    for k in range(models):
+        torch.manual_seed(k)
+        state = VGGUNet(ModelSpec("default", 0.125)).state_dict()
+        torch.save({"state_dict": state, "meta": meta}, tmp_path / f"m{k}.pt")
+        checkpoints.append(tmp_path / f"m{k}.pt")
+    return checkpoints
