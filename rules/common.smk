@@ -40,14 +40,13 @@ try:
         raise problem
     validate(config, str(SCHEMA), set_default=True)
     check_config(config)
+    # torch.compile's kernels in the project, so that training jobs reuse what an earlier one
+    # compiled, on any node (synergyseg.workflow); jobs inherit the environment
+    os.environ.update(
+        compile_cache_environment(config["train"]["compile_cache"], os.environ)
+    )
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
-
-# torch.compile's kernels in the project, so that every training job reuses what the first one
-# compiled, on any node (synergyseg.workflow); jobs inherit the environment
-os.environ.update(
-    compile_cache_environment(config["train"]["compile_cache"], os.environ)
-)
 
 DATASETS = sorted(config["datasets"])
 SPLITS = [f"split{k}" for k in range(1, config["splits"]["n_splits"] + 1)]

@@ -184,3 +184,7 @@ def test_compiled_kernels_are_kept_in_the_project_unless_the_user_chose_a_folder
     assert cache_dir() == environment[COMPILE_CACHE_VARIABLE]  # where Inductor will write
     assert compile_cache_environment("resources/compile_cache", {COMPILE_CACHE_VARIABLE: "x"}) == {}
     assert compile_cache_environment(None, {}) == {} == compile_cache_environment("", {})
+    # a folder no job could make fails the run before any job, naming the key
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ConfigError, match=r"train\.compile_cache.*a_file is not a folder"):
+        compile_cache_environment("a_file/cache", {})

@@ -209,6 +209,8 @@ def test_the_demo_runs_to_the_end_through_sbatch(scenario):
     assert all(job["BatchFlag"] == "1" for job in scenario.jobs)
     submitted_rules = {rule_of(job) for job in scenario.jobs}
     assert {"make_phantom", "make_slices", "split_data", "score_predictions"} <= submitted_rules
+    # batch jobs too keep compiled kernels in the project (their optimiser made the folder)
+    assert (scenario.workdir / "resources" / "compile_cache").is_dir()
 
 
 def test_every_gpu_rule_ran_with_a_gpu_request_and_logged_its_device(scenario):

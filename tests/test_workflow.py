@@ -91,6 +91,9 @@ def test_demo_models_learn(demo):
     encoder was pretrained on one thread, whatever the run's --cores (its result depends on it)."""
     log = demo / "logs" / "pretrain_encoder" / "pretrained_encoder.log"
     assert "pretraining on 1 CPU thread(s)" in log.read_text()
+    # the jobs were told to keep compiled kernels in the project (an optimiser's import of the
+    # compiler makes the folder, even on the CPU, which compiles nothing)
+    assert (demo / "resources" / "compile_cache").is_dir()
     for dataset in DATASETS:
         split = pd.read_csv(demo / "results" / dataset / "splits" / "split1.csv").set_index(
             "slice_id"

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from synergyseg.config import ConfigError
+
 COMPILE_CACHE_VARIABLE = "TORCHINDUCTOR_CACHE_DIR"  # Triton's kernels go in a folder of it
 
 
@@ -18,10 +20,25 @@ def compile_cache_environment(folder: str | None, environ: Mapping[str, str]) ->
     reuses what an earlier job compiled on any node of a cluster; PyTorch's default, a folder
     in the node's temp dir, starts empty on every new node (and in every job, where a cluster
     gives each job a temp dir of its own). Nothing when ``folder`` is empty, or when the
-    variable is set already: the user's choice wins."""
+    variable is set already: the user's choice wins.
+
+    A folder that cannot be made or written is a config error now: every training job's
+    optimiser imports the compiler, which creates the folder, so it would fail there, and a
+    compile that cannot write its kernels fails inside the job.
+    """
     if not folder or COMPILE_CACHE_VARIABLE in environ:
         return {}
-    return {COMPILE_CACHE_VARIABLE: os.path.abspath(folder)}
+    path = os.path.abspath(folder)
+    existing = path
+    while not os.path.exists(existing):  # the nearest folder that exists must take it
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        problem = "is not a folder" if not os.path.isdir(existing) else "cannot be written"
+        raise ConfigError(
+            "train.compile_cache",
+            f"{existing} {problem}: torch.compile keeps the training jobs' kernels in {path}",
+        )
+    return {COMPILE_CACHE_VARIABLE: path}
 
 
 def redirect_logging(log_path: str | Path | None, level: int = logging.INFO) -> None:
