@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import yaml
 from slurm_cluster import SlurmCluster, unavailable_reason
-from workflow_runs import ROOT, copy_workflow
+from workflow_runs import ROOT, copy_workflow, shell_environment
 
 PROFILE = ROOT / "profiles" / "slurm"
 TEST_OVERRIDES = ROOT / "tests" / "slurm_profile"
@@ -127,7 +127,7 @@ def scenario(cluster, tmp_path_factory) -> Scenario:
     workdir = copy_workflow(tmp_path_factory.mktemp("slurm-demo"))
     kidney_demo(workdir)
     result = Scenario(workdir)
-    env = cluster.env()
+    env = cluster.env(shell_environment())
 
     # 1. a run whose submitting Snakemake dies right after the first training job finished
     log1 = workdir / "first_run.log"
