@@ -136,8 +136,7 @@ def predict_regime(
     log.info(
         "%d test images x %d models in %.1fs (%.1f model-images/s), %.0f bytes per map; "
         "the main thread spent %.1fs reading the store (on a GPU while the device computes), "
-        "%.1fs on the %s (launching or computing, the maps copied back included) and waited "
-        "%.1fs for the compressor",
+        "%.1fs on the %s (%s) and waited %.1fs for the compressor",
         n,
         len(models),
         seconds,
@@ -146,6 +145,7 @@ def predict_regime(
         waited["reading"],
         waited["device"],
         device.type,
+        "launching, waiting, copying" if computes_apart(device) else "computing",
         waited["compression"],
     )
     return figures
