@@ -76,11 +76,6 @@ PREDICT_THREADS = 8  # config/config.yaml's predict.threads
 TRAIN_THREADS = 4  # config/config.yaml's train.threads
 RESUME_STATE_MINUTES = 10  # config/config.yaml's train.resume_state_minutes
 RESULTS: dict = {}
-WAITED_ON = {
-    "reading": "reading the store",
-    "device": "for the device",
-    "compression": "for the compressor",
-}
 PATHS: set | None = None  # --paths: the training paths to time (default: all)
 OUT: Path | None = None  # --out: gpu_check.json is rewritten there after every section
 
@@ -550,7 +545,7 @@ def inference_section(device, toy, work: Path, n: int | None = None, compile_too
             f"  prediction {rates[threads]:.1f} model-images/s at {side}x{side} with "
             f"{threads} threads (the job: {n} images x {models} models, written); of its "
             f"{figures['seconds']:.2f} s it waited "
-            + ", ".join(f"{s:.2f} s {WAITED_ON[what]}" for what, s in waits[threads].items())
+            + ", ".join(f"{s:.2f} s {WAITS[what]}" for what, s in waits[threads].items())
         )
     images = SliceStore(store).images(range(min(n, 16)))
     cam_args = (None, "predicted", 4, device, autocast[0])  # as explain_images runs it
@@ -662,8 +657,8 @@ def cold_job_section(device, toy: bool, size: str, work: Path):
     caches (compiled on a GPU, as ``train.compile`` does by default): its wall time less the
     epoch is what a job pays beside its epochs on a node that has not compiled this network
     before, the save after its last epoch included. Then the same job once more in a fresh
-    process that finds the first one's compiler caches, as every job after the first does on
-    any node with the project's ``train.compile_cache``."""
+    process that finds the first one's compiler caches, as a job that starts after another
+    compiled its image size does on any node with the project's ``train.compile_cache``."""
     models = 3 if toy else MODELS
     store = training_store(work, size)
     split = split_manifest(work / "cold.csv", 64, "train")

@@ -34,8 +34,12 @@ from synergyseg.store import SliceStore, block_size, blocks, manifest_rows
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 256 << 20  # uint8 images plus every model's maps of one block stay near this
 # where a job's main thread waits, timed so that its log says what bounds it: the device, or the
-# store and the compressor, which the device then waits for
-WAITS = ("reading", "device", "compression")
+# store and the compressor, which the device then waits for (each with how a report names it)
+WAITS = {
+    "reading": "reading the store",
+    "device": "for the device",
+    "compression": "for the compressor",
+}
 
 
 def predict_block(
@@ -181,7 +185,9 @@ def _predict_blocks(models, autocasts, store, todo, writers, pool, batch_size, d
             with _waiting(waited, "compression"):
                 _wait(written[k % 2])
         with _waiting(waited, "device"):
-            predict_block(models, autocasts, images, batch_size, device, targets or maps)
+            predict_block(
+                models, autocasts, images, batch_size, device, targets if copy_back else maps
+            )
         if k + 1 < len(todo):  # on a GPU while the device computes this block
             with _waiting(waited, "reading"):
                 images = store.images(todo[k + 1])
