@@ -6,7 +6,8 @@
    device, no host sync, bf16, channels_last, CUDA graph), (c) the same at the batch that
    fills the GPU, (d) ten models side by side at batch 2 (a regime's job: graphs on streams;
    d_streamed: the same with the data read from the store per batch, as on a smaller GPU;
-   c and d also compiled with --compile);
+   c and d also compiled with --compile; d2x: twenty models, as a job training two regimes
+   would run them, an experiment at the first size);
 3. where a training step's device time goes (profiled): by phase, by kind of operator, and the
    top operators and kernels, eager at batch 2 and at the filling batch, and with --compile
    the compiled step at the filling batch;
@@ -297,6 +298,14 @@ def training_at(
     if compile_too:
         measure("c_compiled", lanes(1, fill, steps, False, compiled=True))
         measure("d_compiled", lanes(models, 2, steps, compiled=True))
+    if first_size:
+        # an experiment: two regimes' models side by side, as a job training two regimes would
+        # run them. Do more lanes fill the device further, and overlap one lane's memory-bound
+        # kernels with another's convolutions, past the filling batch's rate? Not projected.
+        measure(
+            "d2x_compiled" if compile_too else "d2x",
+            lanes(2 * models, 2, steps, compiled=compile_too),
+        )
     if cuda:
         print(f"  peak GPU memory so far {torch.cuda.max_memory_allocated(device) / 1e9:.1f} GB")
     return rows
@@ -859,6 +868,9 @@ def summary() -> None:
             if isinstance(v, dict) and "images_per_s" in v
         ]
         print(f"  {size}: " + ", ".join(cells))
+    for size, rows in RESULTS.get("training", {}).items():
+        for ratio in lanes_ratios(rows):
+            print(f"  {size}: {ratio}")
     projection = RESULTS.get("projection", {})
     if "total" in projection:
         print(f"  full protocol: {projection['total']:.2f} GPU-hours (fused models, eager)")
@@ -868,6 +880,29 @@ def summary() -> None:
         name for name, value in RESULTS.items() if isinstance(value, dict) and "error" in value
     ]
     print(f"  sections failed: {failed or 'none'}")
+
+
+def lanes_ratios(rows) -> list[str]:
+    """The two-regime experiment against a regime's lanes and against one model at the filling
+    batch, each in the same mode (eager or compiled)."""
+    if not isinstance(rows, dict):
+        return []
+    rate = {
+        k: v["images_per_s"] for k, v in rows.items() if isinstance(v, dict) and "images_per_s" in v
+    }
+    found = []
+    for suffix in ("", "_compiled"):
+        double = rate.get("d2x" + suffix)
+        if double is None:
+            continue
+        against = [
+            f"x{double / rate[k + suffix]:.2f} {name}"
+            for k, name in (("d", "one regime's models"), ("c", "one model at the filling batch"))
+            if rate.get(k + suffix)
+        ]
+        if against:
+            found.append(f"d2x{suffix} (two regimes' models) " + ", ".join(against))
+    return found
 
 
 def positive(text: str) -> int:

@@ -64,6 +64,10 @@ def test_gpu_check_runs_every_section_at_toy_size(tiny_split, tiny_store, tmp_pa
         assert set(waits) == {"reading", "device", "compression"} and waits["device"] > 0
     assert set(results["demo run"]["dice"]) == {"tii1", "tii2", "lmi1", "lmi2"}
     assert results["projection"]["total"] > 0
+    # the two-regime experiment: twice the lanes, at the first size only, not projected
+    assert results["training"]["64x64"]["d2x"]["images_per_s"] > 0
+    assert "d2x" not in results["training"]["96x64"]
+    assert "64x64: d2x (two regimes' models) x" in result.stdout.split("== summary")[1]
     fused = results["training"]["64x64"]["d"]  # timed once, at the first size
     assert fused["setup_s"] > 0 and fused["save_s"] > 0 and fused["state_mb"] > 0
     assert "save_s" not in results["training"]["96x64"]["d"]
@@ -108,6 +112,28 @@ def test_projection_adds_each_training_jobs_set_up_and_resume_saves(monkeypatch,
     assert "no resume-state save timed" not in " ".join(projection["notes"])
     kidney_saves = 9 * 4 * 5 / 3600
     assert projection["saving_hours"] == pytest.approx(kidney_saves + 2 * 9 * 7 * 5 / 3600)
+
+
+def test_two_regime_experiment_is_compared_in_its_own_mode(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    gpu_check = importlib.import_module("gpu_check")
+    rows = {  # compiled: 20 lanes against 10 lanes and against one model at batch 32
+        "flops_per_image": 5.8e11,
+        "c": {"images_per_s": 480.0},
+        "d": {"images_per_s": 420.0},
+        "c_compiled": {"images_per_s": 750.0},
+        "d_compiled": {"images_per_s": 600.0},
+        "d2x_compiled": {"images_per_s": 690.0},
+    }
+    assert gpu_check.lanes_ratios(rows) == [
+        "d2x_compiled (two regimes' models) x1.15 one regime's models, "
+        "x0.92 one model at the filling batch"
+    ]
+    del rows["c_compiled"]  # what failed is left out
+    assert gpu_check.lanes_ratios(rows) == [
+        "d2x_compiled (two regimes' models) x1.15 one regime's models"
+    ]
+    assert gpu_check.lanes_ratios({"d": {"error": "out of memory"}}) == []
 
 
 def test_resume_saves_benchmark_times_real_states_and_projects_both_policies():
