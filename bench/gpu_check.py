@@ -868,7 +868,6 @@ def summary() -> None:
             if isinstance(v, dict) and "images_per_s" in v
         ]
         print(f"  {size}: " + ", ".join(cells))
-    for size, rows in RESULTS.get("training", {}).items():
         for ratio in lanes_ratios(rows):
             print(f"  {size}: {ratio}")
     projection = RESULTS.get("projection", {})
@@ -885,8 +884,6 @@ def summary() -> None:
 def lanes_ratios(rows) -> list[str]:
     """The two-regime experiment against a regime's lanes and against one model at the filling
     batch, each in the same mode (eager or compiled)."""
-    if not isinstance(rows, dict):
-        return []
     rate = {
         k: v["images_per_s"] for k, v in rows.items() if isinstance(v, dict) and "images_per_s" in v
     }

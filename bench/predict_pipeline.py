@@ -25,6 +25,8 @@ from pathlib import Path
 
 from synthetic import random_store, split_manifest
 
+from synergyseg.predict import WAITS  # HEAD's: how a report names each of the job's waits
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS, SIDE, THREADS = 10, 512, 8  # config/config.yaml's predict.threads
 
@@ -128,14 +130,10 @@ def main() -> None:
         for repeat in range(args.repeats):
             for name, module in reversed(modules.items()):  # the baseline first
                 row = run(module, work)
-                waits = ", ".join(
-                    f"{what} {row[key]:.1f}"
-                    for what, key in (
-                        ("reading", "reading_s"),
-                        ("device", "device_s"),
-                        ("compressor", "compression_s"),
-                    )
-                    if key in row
+                waits = ", ".join(  # an earlier commit may time none of them
+                    f"{label} {row[f'{what}_s']:.1f}"
+                    for what, label in WAITS.items()
+                    if f"{what}_s" in row
                 )
                 print(
                     f"  {name:8s} run {repeat + 1}: peak private {row['peak_mb']:5.0f} MB, "

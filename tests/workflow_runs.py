@@ -11,6 +11,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from synergyseg.workflow import COMPILE_CACHE_VARIABLE
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "src", "report", "envs", "profiles")
 DATASETS = ("skin", "prostate", "kidney")
@@ -46,10 +48,10 @@ def edited_copy(demo: Path, dest: Path) -> Path:
 
 
 def shell_environment() -> dict[str, str]:
-    """This process's environment as a shell passes it to `make demo`: without the
-    TORCHINDUCTOR_CACHE_DIR that PyTorch sets here once any test imports its compiler, which
-    the workflow would honour as the user's choice of compile cache."""
-    return {name: value for name, value in os.environ.items() if name != "TORCHINDUCTOR_CACHE_DIR"}
+    """This process's environment as a shell passes it to `make demo`: without the compile
+    cache variable (TORCHINDUCTOR_CACHE_DIR) that PyTorch sets here once any test imports its
+    compiler, which the workflow would honour as the user's choice of compile cache."""
+    return {name: value for name, value in os.environ.items() if name != COMPILE_CACHE_VARIABLE}
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
